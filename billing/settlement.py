@@ -1,0 +1,76 @@
+"""Periodic settlement: keeps this process's heartbeat alive, writes live sessions' usage to the ledger, and
+settles sessions orphaned by dead processes (also once at start-up)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from billing.metering import Metering
+
+log = logging.getLogger(__name__)
+
+_STEP_TIMEOUT_S = 30.0
+
+
+class Settler:
+    def __init__(self, metering: Metering, interval_s: float, owner_ttl_s: float) -> None:
+        self._metering = metering
+        self._interval_s = interval_s
+        self._ttl_ms = int(owner_ttl_s * 1000)
+        # The heartbeat has its own loop so that slow settlement work never lets it lapse.
+        self._beat_s = min(1.0, owner_ttl_s / 5)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> int:
+        """Announce this process, settle orphans left by dead ones, then settle periodically.
+        Returns the number of orphaned sessions settled now."""
+        await self._metering.store.heartbeat(self._metering.owner, self._ttl_ms)
+        reaped = await self._metering.reap_orphans()
+        self._tasks = [asyncio.create_task(self._heartbeat_loop(), name="billing-heartbeat"),
+                       asyncio.create_task(self._settle_loop(), name="billing-settler")]
+        return reaped
+
+    async def stop(self) -> None:
+        """Settle what is still open one last time; withdraw the heartbeat (so peers may reap at once)."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.settle_live(), _STEP_TIMEOUT_S)
+        with contextlib.suppress(Exception):
+            await self._metering.store.drop_heartbeat(self._metering.owner)
+
+    async def settle_live(self) -> None:
+        for meter in self._metering.live_meters():
+            await meter.settle()
+
+    async def step(self) -> None:
+        await self.settle_live()
+        await self._metering.reap_orphans()
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._beat_s)
+            try:
+                await asyncio.wait_for(self._metering.store.heartbeat(self._metering.owner, self._ttl_ms),
+                                       self._beat_s * 2)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("billing heartbeat failed", exc_info=True)
+
+    async def _settle_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval_s)
+            try:
+                await asyncio.wait_for(self.step(), _STEP_TIMEOUT_S)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Redis or PostgreSQL hiccup: the next step retries; nothing is lost (meters keep totals).
+                log.exception("billing settlement step failed")

@@ -1,0 +1,36 @@
+"""Everything the lifespan builds, handed to endpoints through ``request.app.state.duble``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from billing.accounts import AccountStore
+from billing.runtime import BillingServices
+from realtime.config import Settings
+from realtime.voices.store import VoiceStore
+from synthesis.interfaces import TTSEngine
+from synthesis.worker import DeviceWorker
+
+if TYPE_CHECKING:  # these modules import AppState themselves
+    from realtime.pipeline.tts_cache import TTSCache
+    from realtime.pipeline.vc_converters import VCServices
+    from realtime.transports.webrtc import WebRTCSessions
+
+
+@dataclass(slots=True)
+class AppState:
+    settings: Settings
+    pool: asyncpg.Pool
+    redis: aioredis.Redis
+    worker: DeviceWorker
+    accounts: AccountStore
+    voices: VoiceStore
+    tts_engine: TTSEngine
+    billing: BillingServices
+    vc: VCServices
+    webrtc: WebRTCSessions
+    tts_cache: TTSCache | None

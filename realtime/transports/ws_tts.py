@@ -1,0 +1,212 @@
+"""WebSocket ``/v1/tts/stream``: JSON control messages in; binary audio and JSON events out (docs/protocol.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import Literal
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import BaseModel, ConfigDict, Field
+
+from billing.accounts import Account
+from billing.stream_meter import CreditsExhausted, SampleMeter
+from realtime.frames import AudioFrame, CancelledFrame, DoneFrame, ErrorFrame, OutputFrame, SegmentFrame
+from realtime.pipeline.tts_convert import open_convert_stage
+from realtime.pipeline.tts_session import Emit, SessionInputError, TTSSession
+from realtime.state import AppState
+from realtime.transports.audio_codecs import AudioFormat, StreamEncoder, unsupported_rate_reason
+from realtime.transports.ws_common import (
+    ClientMessageError,
+    EventSender,
+    accept_authenticated,
+    client_messages,
+    find_voice,
+    open_meter,
+    parse_json_message,
+    run_to_close,
+    validate,
+)
+from synthesis.interfaces import LANGUAGES, EngineError, SynthesisParams, VoiceReference
+
+router = APIRouter()
+log = logging.getLogger(__name__)
+
+IDLE_TIMEOUT_S = 300.0
+
+
+class StartMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["start"]
+    voice_id: str | None = None
+    language: str | None = None
+    format: AudioFormat = "pcm_s16le"
+    sample_rate: int = Field(default=24000, ge=8000, le=48000)
+    speed: float = Field(default=1.0, ge=0.5, le=2.0)
+    pitch: float = Field(default=0.0, ge=-12, le=12)
+    tag: str | None = Field(default=None, min_length=1, max_length=64)  # usage reporting label
+    convert: bool = False  # pass the speech through the voice's RVC model (TTS → RVC)
+
+
+class TextMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["text"]
+    text: str
+
+
+class _Stream:
+    def __init__(self, session: TTSSession, encoder: StreamEncoder, session_id: str) -> None:
+        self.session = session
+        self.encoder = encoder
+        self.session_id = session_id
+        self.task: asyncio.Task[None] | None = None
+        self.billing: SampleMeter | None = None
+
+
+class TTSConnection:
+    """One client connection: at most one started stream."""
+
+    def __init__(self, ws: WebSocket, state: AppState, account: Account) -> None:
+        self._ws = ws
+        self._state = state
+        self._account = account
+        self._send = EventSender(ws)
+        self._stream: _Stream | None = None
+        self._receiver: asyncio.Task[None] | None = None
+
+    async def serve(self) -> None:
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._receiver = tg.create_task(self._receive_loop(tg))
+        finally:
+            if self._stream is not None:
+                self._stream.encoder.close()
+                if self._stream.billing is not None:
+                    with contextlib.suppress(Exception):
+                        await self._stream.billing.meter.close()
+
+    async def _receive_loop(self, tg: asyncio.TaskGroup) -> None:
+        try:
+            await self._receive_messages(tg)
+        finally:
+            if self._stream is not None and self._stream.task is not None:
+                self._stream.task.cancel()
+
+    async def _receive_messages(self, tg: asyncio.TaskGroup) -> None:
+        async for message in client_messages(self._ws, self._send, IDLE_TIMEOUT_S):
+            try:
+                if message.get("bytes") is not None:
+                    raise ClientMessageError("unexpected_binary", "this endpoint takes JSON text messages only")
+                await self._handle(parse_json_message(message.get("text") or ""), tg)
+            except (ClientMessageError, SessionInputError) as exc:
+                await self._send.error(exc.code, exc.message)
+
+    async def _handle(self, data: dict[str, object], tg: asyncio.TaskGroup) -> None:
+        kind = data["type"]
+        if kind == "start":
+            await self._start(validate(StartMessage, data), tg)
+            return
+        if kind not in ("text", "flush", "end", "cancel"):
+            raise ClientMessageError("unknown_type", f"unknown message type {kind!r}")
+        if self._stream is None:
+            raise ClientMessageError("not_started", "send a 'start' message first")
+        session = self._stream.session
+        if kind == "text":
+            text = validate(TextMessage, data).text
+            limit = self._state.settings.max_text_chars
+            if len(text) > limit:
+                raise ClientMessageError("text_too_long", f"a text message may hold at most {limit} characters")
+            session.push_text(text)
+        elif kind == "flush":
+            session.flush()
+        elif kind == "end":
+            session.end()
+        else:
+            session.cancel()
+
+    async def _start(self, msg: StartMessage, tg: asyncio.TaskGroup) -> None:
+        if self._stream is not None:
+            raise ClientMessageError("already_started", "this connection already has a stream")
+        if (reason := unsupported_rate_reason(msg.format, msg.sample_rate)) is not None:
+            raise ClientMessageError("invalid_sample_rate", reason)
+        voice = None if msg.voice_id is None else await find_voice(self._state, self._account, msg.voice_id)
+        language = msg.language or (voice.language if voice else None)
+        if language is None:
+            raise ClientMessageError("invalid_message", "language is required when no voice_id is given")
+        if language not in LANGUAGES:
+            raise ClientMessageError("invalid_language", f"language must be one of {', '.join(LANGUAGES)}")
+        engine = self._state.tts_engine
+        if voice is None and engine.requires_voice:
+            raise ClientMessageError("voice_required", f"the {engine.name} engine speaks only in a voice: "
+                                     "give a voice_id")
+        params = SynthesisParams(language=language, speed=msg.speed, pitch_semitones=msg.pitch)
+        session_id = uuid.uuid4().hex
+        emit: Emit = await self._convert_stage(voice, engine.sample_rate_hz) if msg.convert else self._emit
+        # Billing last among the checks: a refused start must not leave a reservation behind.
+        meter = await open_meter(self._state, self._ws, self._account, "tts_rvc" if msg.convert else "tts",
+                                 msg.tag, session_id, engine.sample_rate_hz)
+        encoder = StreamEncoder(msg.format, msg.sample_rate, engine.sample_rate_hz)
+        stream = _Stream(TTSSession(engine, voice, params, emit), encoder, session_id)
+        stream.billing = meter
+        self._stream = stream
+        await self._send.event({"type": "started", "session_id": session_id, "format": msg.format,
+                                "sample_rate": msg.sample_rate})
+        stream.task = tg.create_task(self._run(stream))
+
+    async def _convert_stage(self, voice: VoiceReference | None, rate_hz: int) -> Emit:
+        try:
+            return await open_convert_stage(self._state.vc, self._account.id, voice, rate_hz,
+                                            self._emit)
+        except EngineError as exc:
+            raise ClientMessageError(exc.code, exc.message) from None
+
+    async def _run(self, stream: _Stream) -> None:
+        async def send_encoder_tail() -> None:
+            if tail := stream.encoder.finish():
+                await self._send.binary(tail)
+
+        await run_to_close(self._send, stream.session.run(), label=f"tts session {stream.session_id}",
+                           before_credits_error=send_encoder_tail)
+        if self._receiver is not None:
+            self._receiver.cancel()
+
+    async def _emit(self, frame: OutputFrame) -> None:
+        assert self._stream is not None
+        if isinstance(frame, AudioFrame):
+            billing = self._stream.billing
+            samples = frame.samples
+            if billing is not None:
+                samples = samples[: await billing.admit(len(samples))]
+            data = self._stream.encoder.encode(samples) if len(samples) else b""
+            if data:
+                await self._send.binary(data)
+            # METERING-HOOK: audio of frame.duration_ms has now been delivered to the client.
+            if billing is not None:
+                usage = await billing.delivered(len(samples))
+                if usage.report:
+                    await self._send.event(usage.event())
+                if usage.exhausted:
+                    raise CreditsExhausted()
+        elif isinstance(frame, SegmentFrame):
+            await self._send.event({"type": "segment", "index": frame.index, "text": frame.text,
+                                    "start_ms": frame.start_ms, "duration_ms": frame.duration_ms})
+        elif isinstance(frame, ErrorFrame):
+            await self._send.error(frame.code, frame.message)
+        elif isinstance(frame, CancelledFrame):
+            await self._send.event({"type": "cancelled"})
+        elif isinstance(frame, DoneFrame):
+            tail = self._stream.encoder.finish()
+            if tail:
+                await self._send.binary(tail)
+            if self._stream.billing is not None and (final := self._stream.billing.last_update) is not None:
+                await self._send.event(final.event())
+            await self._send.event({"type": "done", "audio_ms": frame.audio_ms})
+
+
+@router.websocket("/v1/tts/stream")
+async def tts_stream(ws: WebSocket) -> None:
+    if (auth := await accept_authenticated(ws)) is not None:
+        with contextlib.suppress(WebSocketDisconnect):
+            await TTSConnection(ws, *auth).serve()

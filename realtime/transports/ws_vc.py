@@ -1,0 +1,187 @@
+"""WebSocket ``/v1/vc/stream``: live voice conversion. Binary PCM in, converted binary PCM out, JSON events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import Literal
+
+import numpy as np
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import BaseModel, ConfigDict, Field
+
+from billing.accounts import Account
+from billing.stream_meter import CreditsExhausted, SampleMeter
+from realtime.frames import AudioFrame, DoneFrame
+from realtime.pipeline.vc_converters import ConverterRequest, EngineChoice
+from realtime.pipeline.vc_session import VCOutput, VCSession, VCStatsFrame
+from realtime.state import AppState
+from realtime.transports.ws_common import (
+    ClientMessageError,
+    EventSender,
+    accept_authenticated,
+    client_messages,
+    find_voice,
+    open_meter,
+    parse_json_message,
+    run_to_close,
+    validate,
+)
+from synthesis.interfaces import Converter, EngineError, Samples
+
+router = APIRouter()
+log = logging.getLogger(__name__)
+
+IDLE_TIMEOUT_S = 60.0
+VC_SAMPLE_RATES = (16000, 24000, 48000)
+BILLING_OPERATION = "conversion"
+
+
+class VCStartMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["start"]
+    voice_id: str
+    sample_rate: int = 16000
+    format: Literal["pcm_s16le"] = "pcm_s16le"
+    pitch_shift: float = Field(default=0.0, ge=-12, le=12)
+    block_ms: int | None = Field(default=None, ge=20, le=1000)
+    engine: EngineChoice = "auto"
+    tag: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+def pcm_to_float(data: bytes) -> Samples:
+    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def float_to_pcm(samples: Samples) -> bytes:
+    return (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+
+
+def block_ms(converter: Converter) -> float | None:
+    samples = getattr(converter, "block_samples", None)
+    return round(1000 * samples / converter.sample_rate_hz, 1) if isinstance(samples, int) else None
+
+
+async def open_converter(state: AppState, account: Account, msg: VCStartMessage) -> Converter:
+    """Voice lookup and converter construction shared by the WebSocket and WebRTC transports."""
+    if msg.sample_rate not in VC_SAMPLE_RATES:
+        raise ClientMessageError("invalid_sample_rate",
+                                 f"sample_rate must be one of {', '.join(map(str, VC_SAMPLE_RATES))}")
+    voice = await find_voice(state, account, msg.voice_id)
+    try:
+        return await state.vc.build(account.id, voice, ConverterRequest(msg.engine, msg.pitch_shift, msg.block_ms))
+    except EngineError as exc:
+        raise ClientMessageError(exc.code, exc.message) from None
+
+
+class VCConnection:
+    def __init__(self, ws: WebSocket, state: AppState, account: Account) -> None:
+        self._ws = ws
+        self._state = state
+        self._account = account
+        self._send = EventSender(ws)
+        self._session: VCSession | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._meter: SampleMeter | None = None
+        self._ended = False
+
+    async def serve(self) -> None:
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._receive_loop(tg))
+        finally:
+            if self._meter is not None:
+                with contextlib.suppress(Exception):
+                    await self._meter.meter.close()
+
+    async def _receive_loop(self, tg: asyncio.TaskGroup) -> None:
+        try:
+            async for message in client_messages(self._ws, self._send, IDLE_TIMEOUT_S):
+                try:
+                    if message.get("bytes") is not None:
+                        self._audio(message["bytes"])
+                    else:
+                        await self._handle(parse_json_message(message.get("text") or ""), tg)
+                except ClientMessageError as exc:
+                    await self._send.error(exc.code, exc.message)
+        finally:
+            if self._task is not None and not self._ended:
+                self._task.cancel()
+
+    def _audio(self, data: bytes) -> None:
+        if self._session is None:
+            raise ClientMessageError("not_started", "send a 'start' message before audio")
+        if self._ended:
+            raise ClientMessageError("ended", "the stream has ended")
+        limit = self._state.settings.vc_max_frame_bytes
+        if len(data) > limit:
+            raise ClientMessageError("frame_too_large", f"an audio frame may hold at most {limit} bytes")
+        if len(data) % 2:
+            raise ClientMessageError("invalid_audio", "pcm_s16le frames must hold a whole number of 16-bit samples")
+        self._session.push(pcm_to_float(data))
+
+    async def _handle(self, data: dict[str, object], tg: asyncio.TaskGroup) -> None:
+        kind = data["type"]
+        if kind == "start":
+            await self._start(validate(VCStartMessage, data), tg)
+        elif kind == "end":
+            if self._session is None:
+                raise ClientMessageError("not_started", "send a 'start' message first")
+            self._ended = True
+            self._session.end()
+        else:
+            raise ClientMessageError("unknown_type", f"unknown message type {kind!r}")
+
+    async def _start(self, msg: VCStartMessage, tg: asyncio.TaskGroup) -> None:
+        if self._session is not None:
+            raise ClientMessageError("already_started", "this connection already has a stream")
+        converter = await open_converter(self._state, self._account, msg)
+        session_id = uuid.uuid4().hex
+        self._meter = await open_meter(self._state, self._ws, self._account, BILLING_OPERATION, msg.tag,
+                                       session_id, msg.sample_rate)
+        settings = self._state.settings
+        session = VCSession(converter, self._state.worker, self._emit, rate_hz=msg.sample_rate,
+                            max_backlog_ms=settings.vc_max_backlog_ms)
+        self._session = session
+        await self._send.event({"type": "started", "session_id": session_id, "format": msg.format,
+                                "sample_rate": msg.sample_rate, "engine": type(converter).__name__,
+                                "block_ms": block_ms(converter),
+                                "algorithmic_latency_ms": round(session.algorithmic_latency_ms, 1)})
+        self._task = tg.create_task(self._run(session_id))
+
+    async def _run(self, session_id: str) -> None:
+        assert self._session is not None
+        await run_to_close(self._send, self._session.run(), label=f"vc session {session_id}")
+
+    async def _emit(self, frame: VCOutput) -> None:
+        if isinstance(frame, AudioFrame):
+            samples = frame.samples
+            meter = self._meter
+            if meter is not None:
+                samples = samples[: await meter.admit(len(samples))]
+            if len(samples):
+                await self._send.binary(float_to_pcm(samples))
+            if meter is not None:
+                usage = await meter.delivered(len(samples))
+                if usage.report:
+                    await self._send.event(usage.event())
+                if usage.exhausted:
+                    raise CreditsExhausted()
+        elif isinstance(frame, VCStatsFrame):
+            await self._send.event(frame.event())
+        elif isinstance(frame, DoneFrame):
+            assert self._session is not None
+            c = self._session.counters
+            rate = self._session.rate_hz / 1000
+            await self._send.event({"type": "done", "audio_ms": frame.audio_ms,
+                                    "input_ms": round(c.input_samples / rate),
+                                    "dropped_ms": round(c.dropped_samples / rate)})
+
+
+@router.websocket("/v1/vc/stream")
+async def vc_stream(ws: WebSocket) -> None:
+    if (auth := await accept_authenticated(ws)) is not None:
+        with contextlib.suppress(WebSocketDisconnect):
+            await VCConnection(ws, *auth).serve()

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# One-shot, idempotent setup: Debian packages, .venv with pinned torch first, Python deps, services, schema.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WITH_DEV=${WITH_DEV:-0}
+export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1
+
+apt_pkgs=(espeak-ng sox libsndfile1)
+# Tests drive a real Chromium; bench/quality.py renders target speakers with flite and festival voices.
+[ "$WITH_DEV" = 1 ] && apt_pkgs+=(chromium flite festival festvox-kallpc16k festvox-kdlpc16k festvox-italp16k
+  festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv festvox-czech-dita festvox-czech-machac festvox-ca-ona-hts)
+missing=()
+for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+[ -x .venv/bin/python ] || python3.11 -m venv .venv 2>/dev/null || python3 -m venv .venv
+PIP=".venv/bin/python -m pip install -q"
+$PIP --upgrade 'pip<26.2' 'setuptools<81' wheel
+# torch first and pinned: any other version is a multi-GB download.
+$PIP torch==2.13.0
+# Packages whose dependency metadata would pull a different torch are installed without deps.
+$PIP --no-deps torchaudio==2.11.0 f5-tts==1.1.22 vocos==0.1.0 encodec==0.1.1
+rm -f .venv/lib/python3.11/site-packages/torchaudio/lib/*.so
+# pyworld builds from source and needs setuptools<81 in its build environment.
+$PIP 'numpy>=1.26,<2.3' 'cython>=3'
+$PIP --no-build-isolation 'pyworld>=0.3.4'
+$PIP -c requirements/constraints.txt -r requirements/runtime.txt
+if [ "$WITH_DEV" = 1 ]; then
+  $PIP --no-build-isolation -c requirements/constraints.txt -r requirements/dev.txt
+fi
+$PIP --no-deps -e .

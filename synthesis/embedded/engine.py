@@ -1,0 +1,173 @@
+"""The embedded TTS engine: Piper (English) or espeak-ng base speech, moved toward the voice by the WORLD matcher."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from functools import partial
+
+import numpy as np
+
+from synthesis.dsp.resample import resample
+from synthesis.embedded.espeak import EspeakSynth
+from synthesis.embedded.piper import PiperSynth
+from synthesis.embedded.text_split import FIRST_PIECE_MAX_CHARS, STREAM_START_MAX_CHARS, split_for_synthesis
+from synthesis.embedded.voice_stats import VoiceStats, analyze_voice
+from synthesis.embedded.world_matcher import WorldMatcher
+from synthesis.interfaces import LANGUAGES, AudioChunk, EngineError, Samples, SynthesisParams, VoiceReference
+from synthesis.worker import PRIORITY_FIRST, PRIORITY_NORMAL, DeviceWorker
+
+ENGLISH_ENGINES = ("piper", "espeak")
+
+OUTPUT_RATE_HZ = 24000
+MATCHER_BLOCK_MS = 80.0
+FIRST_SLICE_MS = 160.0  # two matcher blocks: the first chunk is ready after ~15 ms of matching
+SLICE_MS = 240.0
+VOICE_CACHE_SIZE = 32
+SPEED_RANGE = (0.5, 2.0)
+PITCH_RANGE = (-12.0, 12.0)
+
+CALIBRATION_TEXT = {
+    "en": "The weather was calm this morning, so we walked along the river and talked about our plans for the summer. "
+          "Later, a friend called to ask whether we could help move some boxes before dinner.",
+    "pt-BR": "Hoje o tempo estava calmo, então caminhamos pela beira do rio e conversamos sobre os planos para "
+             "o verão. Mais tarde, um amigo ligou perguntando se poderíamos ajudar a carregar umas caixas antes do "
+             "jantar.",
+    "es": "Hoy el tiempo estaba tranquilo, así que caminamos junto al río y hablamos de nuestros planes para el "
+          "verano. Más tarde, un amigo llamó para preguntar si podíamos ayudar a mover unas cajas antes de la cena.",
+}
+
+
+class EmbeddedTTSEngine:
+    """TTS with no downloaded weights. All blocking work runs on ``worker``; chunks are at most ~300 ms."""
+
+    name = "embedded"
+    requires_voice = False
+    sample_rate_hz = OUTPUT_RATE_HZ
+
+    def __init__(
+        self, worker: DeviceWorker, *, english_engine: str = "piper", voice_cache_size: int = VOICE_CACHE_SIZE
+    ) -> None:
+        if english_engine not in ENGLISH_ENGINES:
+            raise ValueError(f"english_engine must be one of {ENGLISH_ENGINES}, not {english_engine!r}")
+        self._voice_cache_size = max(1, voice_cache_size)
+        self._worker = worker
+        self._espeak = EspeakSynth()
+        self._piper = PiperSynth() if english_engine == "piper" else None
+        self._base_stats: dict[str, VoiceStats] = {}
+        self._voice_stats: OrderedDict[str, VoiceStats] = OrderedDict()
+
+    @property
+    def cached_voice_ids(self) -> list[str]:
+        """Voices whose statistics are cached, least recently used first."""
+        return list(self._voice_stats)
+
+    async def warm_up(self) -> None:
+        self._base_stats = await self._worker.run_sync(self._load_and_calibrate)
+
+    def _load_and_calibrate(self) -> dict[str, VoiceStats]:
+        self._espeak.check()
+        if self._piper is not None:
+            self._piper.load()
+        stats: dict[str, VoiceStats] = {}
+        for language in LANGUAGES:
+            audio = np.concatenate([self._base_piece(p, language, 1.0) for p in split_for_synthesis(
+                CALIBRATION_TEXT[language], first_max_chars=10_000)])
+            stats[language] = analyze_voice(audio, OUTPUT_RATE_HZ)
+        # One short pass warms the vocoder's code paths so the first request pays no first-call costs.
+        probe = WorldMatcher(stats["en"], stats["en"], sample_rate_hz=OUTPUT_RATE_HZ, compensate_delay=True)
+        probe.process(self._base_piece("Ready.", "en", 1.0))
+        probe.flush()
+        return stats
+
+    def _base_piece(self, text: str, language: str, speed: float) -> Samples:
+        """Base speech for one piece of text at the output rate (blocking)."""
+        if language == "en" and self._piper is not None:
+            parts = list(self._piper.sentences(text, speed=speed))
+            if not parts:
+                return np.zeros(0, dtype=np.float32)
+            audio, rate = np.concatenate(parts), self._piper.sample_rate_hz
+        else:
+            audio, rate = self._espeak.synthesize(text, language, speed=speed)
+        # Resampling can overshoot a full-scale peak.
+        return np.clip(resample(audio, rate, OUTPUT_RATE_HZ), -1.0, 1.0)
+
+    async def _make_matcher(self, voice: VoiceReference | None, params: SynthesisParams) -> WorldMatcher:
+        """A fresh matcher for one synthesis, built on the worker (with the voice's statistics, cached per voice)."""
+        cached = self._voice_stats.get(voice.voice_id) if voice is not None else None
+        if cached is not None and voice is not None:
+            self._voice_stats.move_to_end(voice.voice_id)
+        source = self._base_stats[params.language]
+
+        def build() -> tuple[VoiceStats | None, WorldMatcher]:
+            target = cached
+            if voice is not None and target is None:
+                try:
+                    target = analyze_voice(voice.samples, voice.sample_rate_hz)
+                except ValueError as exc:
+                    raise EngineError("bad_voice", f"the voice reference cannot be used: {exc}") from None
+            matcher = WorldMatcher(target, source, sample_rate_hz=OUTPUT_RATE_HZ,
+                                   pitch_semitones=params.pitch_semitones, block_ms=MATCHER_BLOCK_MS,
+                                   compensate_delay=True)
+            return target, matcher
+
+        target, matcher = await self._worker.submit(build, priority=PRIORITY_FIRST)
+        if voice is not None and target is not None and cached is None:
+            self._voice_stats[voice.voice_id] = target
+            while len(self._voice_stats) > self._voice_cache_size:
+                self._voice_stats.popitem(last=False)
+        return matcher
+
+    def _validate(self, text: str, params: SynthesisParams) -> None:
+        if params.language not in LANGUAGES:
+            raise EngineError("unsupported_language", f"language must be one of {', '.join(LANGUAGES)}")
+        if not text or not text.strip():
+            raise EngineError("empty_text", "there is no text to speak")
+        if not SPEED_RANGE[0] <= params.speed <= SPEED_RANGE[1]:
+            raise EngineError("invalid_params", f"speed must be between {SPEED_RANGE[0]} and {SPEED_RANGE[1]}")
+        if not PITCH_RANGE[0] <= params.pitch_semitones <= PITCH_RANGE[1]:
+            raise EngineError("invalid_params", f"pitch must be between {PITCH_RANGE[0]:g} and {PITCH_RANGE[1]:g}")
+        if params.language not in self._base_stats:
+            raise EngineError("not_ready", "the embedded engine is still warming up", retryable=True)
+
+    async def synthesize(
+        self, text: str, voice: VoiceReference | None, params: SynthesisParams
+    ) -> AsyncIterator[AudioChunk]:
+        self._validate(text, params)
+        language = params.language
+        matcher: WorldMatcher | None = None
+        if voice is not None or params.pitch_semitones != 0:
+            matcher = await self._make_matcher(voice, params)
+        priority = PRIORITY_FIRST
+        first_slice = int(FIRST_SLICE_MS * OUTPUT_RATE_HZ / 1000)
+        slice_len = int(SLICE_MS * OUTPUT_RATE_HZ / 1000)
+        first_max = STREAM_START_MAX_CHARS if params.stream_start else FIRST_PIECE_MAX_CHARS
+        for piece in split_for_synthesis(text, first_max_chars=first_max):
+            base = await self._worker.submit(
+                partial(_guarded, "base speech", partial(self._base_piece, piece, language, params.speed)),
+                priority=priority)
+            pos = 0
+            while pos < len(base):
+                step = first_slice if priority == PRIORITY_FIRST else slice_len
+                part = base[pos : pos + step]
+                pos += step
+                if matcher is not None:
+                    part = await self._worker.submit(
+                        partial(_guarded, "voice matching", partial(matcher.process, part)), priority=priority)
+                if len(part):
+                    yield AudioChunk(samples=part, sample_rate_hz=OUTPUT_RATE_HZ)
+                    priority = PRIORITY_NORMAL
+        if matcher is not None:
+            tail = await self._worker.submit(partial(_guarded, "voice matching", matcher.flush), priority=priority)
+            for start in range(0, len(tail), slice_len):
+                yield AudioChunk(samples=tail[start : start + slice_len], sample_rate_hz=OUTPUT_RATE_HZ)
+
+
+def _guarded(what: str, fn: Callable[[], Samples]) -> Samples:
+    """Runs one blocking step; any failure inside a third-party engine becomes the one engine error type."""
+    try:
+        return fn()
+    except EngineError:
+        raise
+    except Exception as exc:
+        raise EngineError("synthesis_failed", f"{what} failed: {type(exc).__name__}") from exc

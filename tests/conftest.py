@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import RunningServer, run_server
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """The default server (embedded engines), shared by the whole test session."""
+    with run_server(tmp_path_factory.mktemp("server")) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def samples_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("samples")
+
+
+@pytest.fixture(scope="session")
+def fake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A server on the deterministic tone engine: fast protocol and REST tests."""
+    # Info level, so tests can check what the access log shows (and that it hides API keys).
+    with run_server(tmp_path_factory.mktemp("fake-server"), {"DUBLE_TTS_ENGINE": "fake"},
+                    args=["--log-level", "info"]) as srv:
+        yield srv

@@ -1,0 +1,54 @@
+"""A real Chromium (Debian's, headless, fake microphone from a WAV) as the WebRTC peer of /vc: it must receive
+converted audio. ICE stays on 127.0.0.1: the server gathers and accepts loopback candidates only, and Chromium
+does not publish mDNS names."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from tests.realtime.vc_support import VCSetup, start_vc_server, tone
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
+
+
+@pytest.fixture(scope="module")
+def vc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VCSetup]:
+    yield from start_vc_server(tmp_path_factory.mktemp("chromium"))
+
+
+def _flags(wav: Path) -> list[str]:
+    return ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}",
+            "--autoplay-policy=no-user-gesture-required", "--allow-loopback-in-peer-connection",
+            "--disable-features=WebRtcHideLocalIpsWithMdns"]
+
+
+async def test_chromium_peer_receives_converted_audio(vc: VCSetup, tmp_path: Path) -> None:
+    from playwright.async_api import async_playwright
+
+    wav = tmp_path / "mic.wav"
+    soundfile.write(wav, tone(200, 6.0, 48000), 48000, subtype="PCM_16")
+    url = f"{vc.server.base_url}/vc?api_key={vc.api_key}&voice_id={vc.voice_id}&pitch_shift=5&autostart=1&muted=1"
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=_flags(wav))
+        try:
+            page = await browser.new_page()
+            await page.goto(url)
+            await page.wait_for_function("window.vc.error !== null || window.vc.rms.length >= 20", timeout=30000)
+            state = await page.evaluate("window.vc")
+        finally:
+            await browser.close()
+    assert state["error"] is None, state["error"]
+    events = [e["type"] for e in state["events"]]
+    assert events[:2] == ["started", "answer"]
+    # Converted audio arrives: the last second is clearly not silence.
+    assert np.median(state["rms"][-10:]) > 0.01, state["rms"]
