@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse
 
 from billing.accounts import AccountStore
 from billing.runtime import BillingServices
-from realtime.api import accounts, metrics, rvc_models, voices
+from realtime.api import accounts, metrics, pages, rvc_models, voices
 from realtime.api import billing as billing_api
 from realtime.config import Settings
 from realtime.engines import build_tts_engine
@@ -25,8 +24,6 @@ from realtime.storage.rvc_models import RVCModelStore
 from realtime.transports import webrtc, ws_tts, ws_vc
 from realtime.voices.store import VoiceStore
 from synthesis.worker import DeviceWorker
-
-WEB_CLIENT_DIR = Path(__file__).resolve().parent.parent / "web_client"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -71,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webrtc.router)
     app.include_router(rvc_models.router)
     app.include_router(metrics.router)
+    app.include_router(pages.router)
     app.include_router(billing_api.router)
     app.add_middleware(billing_api.RateLimitMiddleware)
 
@@ -81,9 +79,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await state.redis.ping()
         return JSONResponse({"status": "ok", "tts_engine": state.tts_engine.name,
                              "queue_depth": state.worker.queue_depth})
-
-    @app.get("/", include_in_schema=False)
-    async def index() -> FileResponse:
-        return FileResponse(WEB_CLIENT_DIR / "index.html")
 
     return app

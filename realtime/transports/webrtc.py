@@ -15,7 +15,6 @@ import fractions
 import logging
 import time
 import uuid
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
@@ -25,7 +24,6 @@ from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSes
 from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict
 
 from billing.accounts import Account
@@ -51,7 +49,6 @@ from synthesis.interfaces import Samples
 router = APIRouter()
 log = logging.getLogger(__name__)
 
-WEB_CLIENT_DIR = Path(__file__).resolve().parents[2] / "web_client"
 RATE_HZ = 48000
 FRAME_SAMPLES = 960  # 20 ms: Opus packetization in aiortc; other sizes have caused growing delay
 SIGNAL_TIMEOUT_S = 30.0
@@ -335,12 +332,6 @@ class WebRTCCall:
             await self._send.event(event)
         elif isinstance(frame, DoneFrame):
             await self._send.event({"type": "done", "audio_ms": frame.audio_ms})
-
-
-@router.get("/vc", include_in_schema=False)
-async def vc_page() -> FileResponse:
-    """A small browser client: microphone → WebRTC → converted voice."""
-    return FileResponse(WEB_CLIENT_DIR / "vc.html")
 
 
 @router.websocket("/v1/webrtc/signal")

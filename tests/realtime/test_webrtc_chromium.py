@@ -4,7 +4,6 @@ does not publish mDNS names."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,24 +11,15 @@ import numpy as np
 import pytest
 import soundfile
 
+from tests.realtime.chromium import CHROMIUM, chromium_flags, needs_chromium
 from tests.realtime.vc_support import VCSetup, start_vc_server, tone
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
 def vc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VCSetup]:
     yield from start_vc_server(tmp_path_factory.mktemp("chromium"))
-
-
-def _flags(wav: Path) -> list[str]:
-    return ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}",
-            "--autoplay-policy=no-user-gesture-required", "--allow-loopback-in-peer-connection",
-            "--disable-features=WebRtcHideLocalIpsWithMdns"]
 
 
 async def test_chromium_peer_receives_converted_audio(vc: VCSetup, tmp_path: Path) -> None:
@@ -39,7 +29,7 @@ async def test_chromium_peer_receives_converted_audio(vc: VCSetup, tmp_path: Pat
     soundfile.write(wav, tone(200, 6.0, 48000), 48000, subtype="PCM_16")
     url = f"{vc.server.base_url}/vc?api_key={vc.api_key}&voice_id={vc.voice_id}&pitch_shift=5&autostart=1&muted=1"
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=_flags(wav))
+        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_flags(wav))
         try:
             page = await browser.new_page()
             await page.goto(url)

@@ -1,0 +1,107 @@
+"""The browser TTS client (/tts) in a real headless Chromium against a real server: a voice recorded from the (fake)
+microphone as webm/opus and uploaded, speech played through Web Audio while it is generated, live typing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import REFERENCE_TEXT, create_account, espeak_wav
+from tests.realtime.chromium import CHROMIUM, chromium_flags, needs_chromium
+from tests.servers import RunningServer
+
+pytestmark = needs_chromium
+
+THREE_SENTENCES = "Bom dia a todos. Hoje a live vai ser longa. Fiquem até o final, por favor."
+LIVE_TEXT = "Primeira frase curta. A segunda frase chega bem depois, enquanto ainda estou digitando "
+
+
+@pytest.fixture
+async def page(tmp_path: Path) -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    mic = espeak_wav(tmp_path / "mic.wav", REFERENCE_TEXT["pt-BR"], "pt-BR")
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_flags(mic))
+        try:
+            yield await browser.new_page()
+        finally:
+            await browser.close()
+
+
+async def _state(page: Any) -> dict[str, Any]:
+    state: dict[str, Any] = await page.evaluate("window.tts")
+    return state
+
+
+async def _wait_done_and_played(page: Any) -> dict[str, Any]:
+    await page.wait_for_function(
+        "window.tts.error !== null || (window.tts.state === 'done' && "
+        "window.tts.playedMs >= window.tts.events.find(e => e.type === 'done').audio_ms - 5)", timeout=60000)
+    state = await _state(page)
+    assert state["error"] is None, state["error"]
+    return state
+
+
+async def test_records_a_voice_and_plays_speech_as_it_is_generated(server: RunningServer, page: Any) -> None:
+    key, _ = create_account(server)
+    await page.goto(f"{server.base_url}/tts?api_key={key}&record_s=6")
+    await page.wait_for_function("document.getElementById('credits').textContent !== ''")
+
+    await page.fill("#vname", "gravada no navegador")
+    await page.click("#record")
+    await page.wait_for_function("document.getElementById('vfile').files.length === 1", timeout=20000)
+    await page.click("#upload")
+    await page.wait_for_function("window.tts.error !== null || window.tts.uploaded !== null", timeout=30000)
+    state = await _state(page)
+    assert state["error"] is None, state["error"]
+    voice = state["uploaded"]
+    assert voice["name"] == "gravada no navegador" and voice["language"] == "pt-BR"
+    assert 3.0 <= voice["duration_s"] <= 7.0
+    assert await page.input_value("#voice") == voice["id"]
+
+    await page.fill("#text", THREE_SENTENCES)
+    await page.click("#speak")
+    await page.click("#end")
+    state = await _wait_done_and_played(page)
+
+    events = state["events"]
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "started" and kinds[-1] == "done"
+    segments = [e for e in events if e["type"] == "segment"]
+    assert " ".join(s["text"] for s in segments) == THREE_SENTENCES
+    done = events[-1]
+    # Every byte was turned into played samples, and the page heard real sound.
+    assert abs(state["audioBytes"] / 2 / 24 - done["audio_ms"]) <= 1  # 16-bit samples at 24 kHz
+    assert state["playedMs"] == pytest.approx(done["audio_ms"], abs=5)
+    assert state["peakRms"] > 0.02
+    # Streaming, not batch: sound reached the page before the last sentence had been synthesized.
+    assert state["firstAudioMs"] < segments[-1]["at_ms"]
+
+
+async def test_live_typing_speaks_before_the_text_is_finished(server: RunningServer, page: Any) -> None:
+    key, _ = create_account(server)
+    await page.goto(f"{server.base_url}/tts?api_key={key}&live=1&language=pt-BR")
+    await page.wait_for_function("document.getElementById('credits').textContent !== ''")
+    await page.click("#text")
+    await page.keyboard.type(LIVE_TEXT, delay=40)
+    state = await _state(page)
+    assert state["error"] is None, state["error"]
+    assert state["chunks"] > 0, "no audio while the user was still typing"
+    await page.keyboard.press("Enter")
+    await page.click("#end")
+    state = await _wait_done_and_played(page)
+    segments = [e["text"] for e in state["events"] if e["type"] == "segment"]
+    assert " ".join(segments) == LIVE_TEXT.strip()
+    assert await page.input_value("#text") == LIVE_TEXT + "\n"
+
+
+async def test_a_wrong_key_is_reported_on_the_page(server: RunningServer, page: Any) -> None:
+    await page.goto(f"{server.base_url}/tts?api_key=wrong")
+    await page.wait_for_function("window.tts.error !== null")
+    state = await _state(page)
+    assert state["error"]["code"] == "unauthorized"
+    assert "unauthorized" in await page.text_content("#log")
