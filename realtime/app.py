@@ -16,12 +16,13 @@ from realtime.api import billing as billing_api
 from realtime.config import Settings
 from realtime.engines import build_tts_engine
 from realtime.errors import install_error_handlers
+from realtime.pipeline.broadcast import BroadcastHub
 from realtime.pipeline.tts_cache import with_tts_cache
 from realtime.pipeline.vc_converters import VCServices
 from realtime.state import AppState
 from realtime.storage.db import create_pool, migrate
 from realtime.storage.rvc_models import RVCModelStore
-from realtime.transports import webrtc, ws_tts, ws_vc
+from realtime.transports import webrtc, ws_listen, ws_tts, ws_vc
 from realtime.voices.store import VoiceStore
 from synthesis.worker import DeviceWorker
 
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 app.state.duble = AppState(
                     settings=cfg, pool=pool, redis=redis, worker=worker, accounts=AccountStore(pool),
                     voices=VoiceStore(pool), tts_engine=engine, billing=billing, vc=vc, webrtc=rtc,
-                    tts_cache=tts_cache,
+                    tts_cache=tts_cache, broadcast=BroadcastHub(),
                 )
                 yield
         finally:
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(accounts.router)
     app.include_router(voices.router)
     app.include_router(ws_tts.router)
+    app.include_router(ws_listen.router)
     app.include_router(ws_vc.router)
     app.include_router(webrtc.router)
     app.include_router(rvc_models.router)

@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from billing.accounts import AccountStore
 from billing.runtime import BillingServices
 from realtime.config import Settings
+from realtime.pipeline.broadcast import BroadcastHub
 from realtime.voices.store import VoiceStore
 from synthesis.interfaces import TTSEngine
 from synthesis.worker import DeviceWorker
@@ -34,3 +35,4 @@ class AppState:
     vc: VCServices
     webrtc: WebRTCSessions
     tts_cache: TTSCache | None
+    broadcast: BroadcastHub

@@ -27,3 +27,14 @@ async def tts_page() -> FileResponse:
 async def vc_page() -> FileResponse:
     """Microphone → WebRTC → converted voice."""
     return FileResponse(WEB_CLIENT_DIR / "vc.html")
+
+
+@router.get("/obs")
+async def obs_page() -> FileResponse:
+    """An OBS browser source: plays (and captions) the account's TTS streams relayed on a channel."""
+    return FileResponse(WEB_CLIENT_DIR / "obs.html")
+
+
+@router.get("/pcm-player.js")
+async def pcm_player() -> FileResponse:
+    return FileResponse(WEB_CLIENT_DIR / "pcm-player.js", media_type="text/javascript")

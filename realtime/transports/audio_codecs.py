@@ -24,6 +24,16 @@ _OGG_PAGE_DURATION_US = "20000"
 _STREAMING_WAV_SIZE = 0xFFFFFFFF
 
 
+def pcm_to_float(data: bytes) -> Samples:
+    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def float_to_pcm(samples: Samples) -> bytes:
+    """Rounded like libswresample's flt → s16, so this PCM is byte-identical to what ``StreamEncoder`` sends."""
+    pcm: bytes = np.clip(np.rint(samples * 32768.0), -32768, 32767).astype("<i2").tobytes()
+    return pcm
+
+
 def unsupported_rate_reason(fmt: AudioFormat, rate_hz: int) -> str | None:
     if not MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ:
         return f"sample_rate must be between {MIN_RATE_HZ} and {MAX_RATE_HZ}"

@@ -14,10 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from billing.accounts import Account
 from billing.stream_meter import CreditsExhausted, SampleMeter
 from realtime.frames import AudioFrame, CancelledFrame, DoneFrame, ErrorFrame, OutputFrame, SegmentFrame
+from realtime.pipeline.broadcast import CHANNEL_PATTERN, BroadcastItem
 from realtime.pipeline.tts_convert import open_convert_stage
 from realtime.pipeline.tts_session import Emit, SessionInputError, TTSSession
 from realtime.state import AppState
-from realtime.transports.audio_codecs import AudioFormat, StreamEncoder, unsupported_rate_reason
+from realtime.transports.audio_codecs import AudioFormat, StreamEncoder, float_to_pcm, unsupported_rate_reason
 from realtime.transports.ws_common import (
     ClientMessageError,
     EventSender,
@@ -48,6 +49,7 @@ class StartMessage(BaseModel):
     pitch: float = Field(default=0.0, ge=-12, le=12)
     tag: str | None = Field(default=None, min_length=1, max_length=64)  # usage reporting label
     convert: bool = False  # pass the speech through the voice's RVC model (TTS → RVC)
+    broadcast: str | None = Field(default=None, pattern=CHANNEL_PATTERN)  # relay to /v1/tts/listen on this channel
 
 
 class TextMessage(BaseModel):
@@ -57,10 +59,11 @@ class TextMessage(BaseModel):
 
 
 class _Stream:
-    def __init__(self, session: TTSSession, encoder: StreamEncoder, session_id: str) -> None:
+    def __init__(self, session: TTSSession, encoder: StreamEncoder, session_id: str, broadcast: str | None) -> None:
         self.session = session
         self.encoder = encoder
         self.session_id = session_id
+        self.broadcast = broadcast
         self.task: asyncio.Task[None] | None = None
         self.billing: SampleMeter | None = None
 
@@ -82,6 +85,7 @@ class TTSConnection:
                 self._receiver = tg.create_task(self._receive_loop(tg))
         finally:
             if self._stream is not None:
+                self._publish({"type": "source_ended", "session_id": self._stream.session_id})
                 self._stream.encoder.close()
                 if self._stream.billing is not None:
                     with contextlib.suppress(Exception):
@@ -148,11 +152,16 @@ class TTSConnection:
         meter = await open_meter(self._state, self._ws, self._account, "tts_rvc" if msg.convert else "tts",
                                  msg.tag, session_id, engine.sample_rate_hz)
         encoder = StreamEncoder(msg.format, msg.sample_rate, engine.sample_rate_hz)
-        stream = _Stream(TTSSession(engine, voice, params, emit), encoder, session_id)
+        stream = _Stream(TTSSession(engine, voice, params, emit), encoder, session_id, msg.broadcast)
         stream.billing = meter
         self._stream = stream
-        await self._send.event({"type": "started", "session_id": session_id, "format": msg.format,
-                                "sample_rate": msg.sample_rate})
+        started: dict[str, object] = {"type": "started", "session_id": session_id, "format": msg.format,
+                                      "sample_rate": msg.sample_rate}
+        if msg.broadcast is not None:
+            started["listeners"] = self._state.broadcast.listener_count(self._account.id, msg.broadcast)
+            self._publish({"type": "source_started", "session_id": session_id, "language": language,
+                           "sample_rate": engine.sample_rate_hz})
+        await self._send.event(started)
         stream.task = tg.create_task(self._run(stream))
 
     async def _convert_stage(self, voice: VoiceReference | None, rate_hz: int) -> Emit:
@@ -172,6 +181,10 @@ class TTSConnection:
         if self._receiver is not None:
             self._receiver.cancel()
 
+    def _publish(self, item: BroadcastItem) -> None:
+        if self._stream is not None and self._stream.broadcast is not None:
+            self._state.broadcast.publish(self._account.id, self._stream.broadcast, item)
+
     async def _emit(self, frame: OutputFrame) -> None:
         assert self._stream is not None
         if isinstance(frame, AudioFrame):
@@ -182,6 +195,8 @@ class TTSConnection:
             data = self._stream.encoder.encode(samples) if len(samples) else b""
             if data:
                 await self._send.binary(data)
+            if len(samples):
+                self._publish(float_to_pcm(samples))
             # METERING-HOOK: audio of frame.duration_ms has now been delivered to the client.
             if billing is not None:
                 usage = await billing.delivered(len(samples))
@@ -190,12 +205,15 @@ class TTSConnection:
                 if usage.exhausted:
                     raise CreditsExhausted()
         elif isinstance(frame, SegmentFrame):
-            await self._send.event({"type": "segment", "index": frame.index, "text": frame.text,
-                                    "start_ms": frame.start_ms, "duration_ms": frame.duration_ms})
+            segment = {"type": "segment", "index": frame.index, "text": frame.text, "start_ms": frame.start_ms,
+                       "duration_ms": frame.duration_ms}
+            await self._send.event(segment)
+            self._publish(segment)
         elif isinstance(frame, ErrorFrame):
             await self._send.error(frame.code, frame.message)
         elif isinstance(frame, CancelledFrame):
             await self._send.event({"type": "cancelled"})
+            self._publish({"type": "cancelled"})
         elif isinstance(frame, DoneFrame):
             tail = self._stream.encoder.finish()
             if tail:

@@ -8,7 +8,6 @@ import logging
 import uuid
 from typing import Literal
 
-import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +17,7 @@ from realtime.frames import AudioFrame, DoneFrame
 from realtime.pipeline.vc_converters import ConverterRequest, EngineChoice
 from realtime.pipeline.vc_session import VCOutput, VCSession, VCStatsFrame
 from realtime.state import AppState
+from realtime.transports.audio_codecs import float_to_pcm, pcm_to_float
 from realtime.transports.ws_common import (
     ClientMessageError,
     EventSender,
@@ -29,7 +29,7 @@ from realtime.transports.ws_common import (
     run_to_close,
     validate,
 )
-from synthesis.interfaces import Converter, EngineError, Samples
+from synthesis.interfaces import Converter, EngineError
 
 router = APIRouter()
 log = logging.getLogger(__name__)
@@ -49,14 +49,6 @@ class VCStartMessage(BaseModel):
     block_ms: int | None = Field(default=None, ge=20, le=1000)
     engine: EngineChoice = "auto"
     tag: str | None = Field(default=None, min_length=1, max_length=64)
-
-
-def pcm_to_float(data: bytes) -> Samples:
-    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
-
-
-def float_to_pcm(samples: Samples) -> bytes:
-    return (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
 
 
 def block_ms(converter: Converter) -> float | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -20,16 +21,21 @@ LIVE_TEXT = "Primeira frase curta. A segunda frase chega bem depois, enquanto ai
 
 
 @pytest.fixture
-async def page(tmp_path: Path) -> AsyncIterator[Any]:
+async def browser(tmp_path: Path) -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
     mic = espeak_wav(tmp_path / "mic.wav", REFERENCE_TEXT["pt-BR"], "pt-BR")
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_flags(mic))
+        chromium = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_flags(mic))
         try:
-            yield await browser.new_page()
+            yield chromium
         finally:
-            await browser.close()
+            await chromium.close()
+
+
+@pytest.fixture
+async def page(browser: Any) -> Any:
+    return await browser.new_page()
 
 
 async def _state(page: Any) -> dict[str, Any]:
@@ -105,3 +111,36 @@ async def test_a_wrong_key_is_reported_on_the_page(server: RunningServer, page: 
     state = await _state(page)
     assert state["error"]["code"] == "unauthorized"
     assert "unauthorized" in await page.text_content("#log")
+
+
+async def test_obs_source_plays_and_captions_what_the_control_page_speaks(server: RunningServer, browser: Any) -> None:
+    key, _ = create_account(server)
+    obs = await browser.new_page()
+    await obs.goto(f"{server.base_url}/obs?api_key={key}&channel=stage&status=1")
+    await obs.wait_for_function("window.obs.state === 'listening'", timeout=20000)
+
+    control = await browser.new_page()
+    await control.goto(f"{server.base_url}/tts?api_key={key}&channel=stage&local=0&language=pt-BR"
+                       f"&text={quote(THREE_SENTENCES)}&autostart=1")
+    await control.wait_for_function("window.tts.error !== null || window.tts.state === 'done'", timeout=60000)
+    spoke = await _state(control)
+    assert spoke["error"] is None, spoke["error"]
+    assert spoke["listeners"] == 1
+    assert spoke["audioBytes"] > 0 and spoke["playedMs"] == 0  # "tocar aqui também" was off
+    audio_ms = next(e for e in spoke["events"] if e["type"] == "done")["audio_ms"]
+
+    await obs.wait_for_function(f"window.obs.playedMs >= {audio_ms - 5}", timeout=30000)
+    heard = await obs.evaluate("window.obs")
+    assert heard["error"] is None and heard["reconnects"] == 0
+    assert heard["audioBytes"] == spoke["audioBytes"]
+    assert heard["peakRms"] > 0.02
+    captions = [e["text"] for e in heard["events"] if e["type"] == "segment"]
+    assert " ".join(captions) == THREE_SENTENCES
+    # Each caption appears when its sentence is heard, not when it was synthesized (well ahead of playback).
+    shown = heard["captions"]
+    assert [c["text"] for c in shown] == captions
+    for a, b in zip(shown, shown[1:], strict=False):
+        heard_gap_s, audio_gap_s = b["shown_s"] - a["shown_s"], (b["start_ms"] - a["start_ms"]) / 1000
+        assert audio_gap_s > 1.0 and abs(heard_gap_s - audio_gap_s) < 0.3, shown
+    assert await obs.text_content("#caption") == captions[-1]
+    assert [e["type"] for e in heard["events"]][-1] == "source_ended"

@@ -26,7 +26,7 @@ class Received:
 
 
 def connect(server: RunningServer, api_key: str, path: str = "/v1/tts/stream") -> Any:
-    url = f"{server.ws_url}{path}?api_key={api_key}"
+    url = f"{server.ws_url}{path}{'&' if '?' in path else '?'}api_key={api_key}"
     return websockets.connect(url, max_size=None, max_queue=None, open_timeout=10)
 
 

@@ -1,0 +1,68 @@
+"""Channels that relay a TTS stream's output to listeners (an OBS browser source) of the same account.
+
+A stream started with ``broadcast`` publishes, besides sending to its own client, the audio it delivered (PCM at the
+engine's rate) and its events; listeners subscribed to that account's channel receive copies. Publishing never waits:
+a listener whose queue is full loses its oldest items, so one stalled OBS source cannot slow the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+CHANNEL_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
+
+BroadcastItem = bytes | dict[str, Any]
+
+
+class TooManyListeners(Exception):
+    pass
+
+
+@dataclass(slots=True, eq=False)
+class Listener:
+    key: tuple[uuid.UUID, str]
+    queue: asyncio.Queue[BroadcastItem] = field(repr=False)
+    dropped_items: int = 0
+
+    async def get(self) -> BroadcastItem:
+        return await self.queue.get()
+
+
+class BroadcastHub:
+    """In-process fan-out: one hub per server process, built in the lifespan."""
+
+    def __init__(self, *, max_listeners_per_channel: int = 8, queue_items: int = 1024) -> None:
+        self._max_listeners = max_listeners_per_channel
+        self._queue_items = queue_items
+        self._channels: dict[tuple[uuid.UUID, str], set[Listener]] = {}
+
+    def subscribe(self, account_id: uuid.UUID, channel: str) -> Listener:
+        key = (account_id, channel)
+        members = self._channels.setdefault(key, set())
+        if len(members) >= self._max_listeners:
+            raise TooManyListeners(f"channel {channel!r} already has {self._max_listeners} listeners")
+        listener = Listener(key, asyncio.Queue(self._queue_items))
+        members.add(listener)
+        return listener
+
+    def unsubscribe(self, listener: Listener) -> None:
+        members = self._channels.get(listener.key)
+        if members is None:
+            return
+        members.discard(listener)
+        if not members:
+            del self._channels[listener.key]
+
+    def listener_count(self, account_id: uuid.UUID, channel: str) -> int:
+        return len(self._channels.get((account_id, channel), ()))
+
+    def publish(self, account_id: uuid.UUID, channel: str, item: BroadcastItem) -> None:
+        for listener in self._channels.get((account_id, channel), ()):
+            queue = listener.queue
+            if queue.full():
+                queue.get_nowait()
+                listener.dropped_items += 1
+            queue.put_nowait(item)

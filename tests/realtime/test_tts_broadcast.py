@@ -1,0 +1,141 @@
+"""Relaying a TTS stream to listeners (``broadcast`` → ``/v1/tts/listen``), on the deterministic tone engine."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+import pytest
+
+from tests.helpers import create_account
+from tests.realtime.ws_client import Received, collect, connect, next_event, send
+from tests.servers import RunningServer
+
+TEXT = "Boa noite, chat. Obrigado pelo apoio de hoje! Até amanhã."
+
+
+async def _listen_until_source_ended(ws: Any, timeout_s: float = 60) -> Received:
+    got = Received()
+
+    async def loop() -> None:
+        async for msg in ws:
+            if isinstance(msg, bytes):
+                got.audio += msg
+                continue
+            event = json.loads(msg)
+            got.events.append(event)
+            if event["type"] == "source_ended":
+                return
+
+    await asyncio.wait_for(loop(), timeout=timeout_s)
+    return got
+
+
+async def _speak(server: RunningServer, key: str, text: str, **start: Any) -> tuple[dict[str, Any], Received]:
+    async with connect(server, key) as ws:
+        await send(ws, type="start", language="pt-BR", **start)
+        started = await next_event(ws)
+        await send(ws, type="text", text=text)
+        await send(ws, type="end")
+        return started, await collect(ws)
+
+
+async def test_listener_receives_exactly_what_the_stream_delivered(fake_server: RunningServer) -> None:
+    key, _ = create_account(fake_server)
+    other_key, _ = create_account(fake_server)
+    async with connect(fake_server, key, "/v1/tts/listen") as listener, \
+            connect(fake_server, other_key, "/v1/tts/listen") as stranger:
+        listening = await next_event(listener)
+        assert listening == {"type": "listening", "channel": "obs", "format": "pcm_s16le", "sample_rate": 24000}
+        assert (await next_event(stranger))["type"] == "listening"
+
+        started, spoken = await _speak(fake_server, key, TEXT, broadcast="obs")
+        heard = await _listen_until_source_ended(listener)
+        # Same channel name, another account: nothing reaches it.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(stranger.recv(), timeout=0.5)
+
+    assert started["listeners"] == 1
+    assert spoken.close_code == 1000 and len(spoken.audio) > 24000
+    assert bytes(heard.audio) == bytes(spoken.audio)
+    kinds = [e["type"] for e in heard.events]
+    assert kinds[0] == "source_started" and kinds[-1] == "source_ended"
+    assert heard.events[0]["session_id"] == started["session_id"] == heard.events[-1]["session_id"]
+    assert [e for e in heard.events if e["type"] == "segment"] == spoken.of_type("segment")
+
+
+async def test_relay_is_pcm_whatever_format_the_speaker_chose(fake_server: RunningServer) -> None:
+    key, _ = create_account(fake_server)
+    async with connect(fake_server, key, "/v1/tts/listen?channel=live-2") as listener:
+        await next_event(listener)
+        _, spoken = await _speak(fake_server, key, TEXT, broadcast="live-2", format="ogg_opus", sample_rate=48000)
+        heard = await _listen_until_source_ended(listener)
+    done = spoken.of_type("done")[0]
+    assert abs(len(heard.audio) / 2 / 24 - done["audio_ms"]) <= 1
+    # A stream that does not broadcast, or broadcasts elsewhere, is not heard.
+    async with connect(fake_server, key, "/v1/tts/listen?channel=live-2") as listener:
+        await next_event(listener)
+        await _speak(fake_server, key, TEXT)
+        await _speak(fake_server, key, TEXT, broadcast="other")
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(listener.recv(), timeout=0.5)
+
+
+async def test_cancel_is_relayed(fake_server: RunningServer) -> None:
+    key, _ = create_account(fake_server)
+    async with connect(fake_server, key, "/v1/tts/listen") as listener:
+        await next_event(listener)
+        async with connect(fake_server, key) as ws:
+            await send(ws, type="start", language="pt-BR", broadcast="obs")
+            await next_event(ws)
+            await send(ws, type="text", text=TEXT * 20)
+            await send(ws, type="cancel")
+            assert (await next_event(ws, skip=("usage", "segment")))["type"] == "cancelled"
+        heard = await _listen_until_source_ended(listener)
+    assert "cancelled" in [e["type"] for e in heard.events]
+
+
+@pytest.mark.parametrize("query", ["channel=", "channel=a%20b", "channel=" + "x" * 33])
+async def test_bad_channel(fake_server: RunningServer, query: str) -> None:
+    key, _ = create_account(fake_server)
+    async with connect(fake_server, key, f"/v1/tts/listen?{query}") as listener:
+        got = await collect(listener, any_close=True)
+    assert got.events[0]["code"] == "invalid_channel"
+    assert got.close_code == 1008
+
+
+async def test_bad_broadcast_name_is_refused_at_start(fake_server: RunningServer) -> None:
+    key, _ = create_account(fake_server)
+    async with connect(fake_server, key) as ws:
+        await send(ws, type="start", language="pt-BR", broadcast="no spaces")
+        error = await next_event(ws)
+        assert error["type"] == "error" and error["code"] == "invalid_message" and "broadcast" in error["message"]
+        await send(ws, type="start", language="pt-BR", broadcast="ok")
+        assert (await next_event(ws))["listeners"] == 0
+
+
+async def test_listener_limits_and_auth(fake_server: RunningServer) -> None:
+    key, _ = create_account(fake_server)
+    async with contextlib.AsyncExitStack() as stack:
+        for _ in range(8):
+            ws = await stack.enter_async_context(connect(fake_server, key, "/v1/tts/listen?channel=full"))
+            assert (await next_event(ws))["type"] == "listening"
+        async with connect(fake_server, key, "/v1/tts/listen?channel=full") as ninth:
+            got = await collect(ninth, any_close=True)
+        assert got.events[0]["code"] == "too_many_listeners" and got.close_code == 1008
+        # Listeners are receive-only; a message gets an error and the listener stays.
+        await ws.send('{"type":"text","text":"hi"}')
+        assert (await next_event(ws))["code"] == "unexpected_message"
+    # Once they leave, the channel has room again (the server notices a disconnect a moment after the handshake).
+    for _ in range(50):
+        async with connect(fake_server, key, "/v1/tts/listen?channel=full") as again:
+            if (await next_event(again))["type"] == "listening":
+                break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("the channel stayed full after its listeners left")
+    async with connect(fake_server, "wrong-key", "/v1/tts/listen") as anonymous:
+        got = await collect(anonymous, any_close=True)
+    assert got.close_code == 4401 and got.events[0]["code"] == "unauthorized"
