@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from billing.accounts import AccountStore
 from billing.runtime import BillingServices
-from realtime.api import accounts, metrics, pages, rvc_models, voices
+from realtime.api import accounts, listen_tokens, metrics, pages, rvc_models, voices
 from realtime.api import billing as billing_api
 from realtime.config import Settings
 from realtime.engines import build_tts_engine
@@ -21,6 +21,7 @@ from realtime.pipeline.tts_cache import with_tts_cache
 from realtime.pipeline.vc_converters import VCServices
 from realtime.state import AppState
 from realtime.storage.db import create_pool, migrate
+from realtime.storage.listen_tokens import ListenTokenStore
 from realtime.storage.rvc_models import RVCModelStore
 from realtime.transports import webrtc, ws_listen, ws_tts, ws_vc
 from realtime.voices.store import VoiceStore
@@ -50,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 app.state.duble = AppState(
                     settings=cfg, pool=pool, redis=redis, worker=worker, accounts=AccountStore(pool),
                     voices=VoiceStore(pool), tts_engine=engine, billing=billing, vc=vc, webrtc=rtc,
-                    tts_cache=tts_cache, broadcast=BroadcastHub(),
+                    tts_cache=tts_cache, broadcast=BroadcastHub(), listen_tokens=ListenTokenStore(pool),
                 )
                 yield
         finally:
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(rvc_models.router)
     app.include_router(metrics.router)
     app.include_router(pages.router)
+    app.include_router(listen_tokens.router)
     app.include_router(billing_api.router)
     app.add_middleware(billing_api.RateLimitMiddleware)
 

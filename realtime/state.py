@@ -12,6 +12,7 @@ from billing.accounts import AccountStore
 from billing.runtime import BillingServices
 from realtime.config import Settings
 from realtime.pipeline.broadcast import BroadcastHub
+from realtime.storage.listen_tokens import ListenTokenStore
 from realtime.voices.store import VoiceStore
 from synthesis.interfaces import TTSEngine
 from synthesis.worker import DeviceWorker
@@ -36,3 +37,4 @@ class AppState:
     webrtc: WebRTCSessions
     tts_cache: TTSCache | None
     broadcast: BroadcastHub
+    listen_tokens: ListenTokenStore

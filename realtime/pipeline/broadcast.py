@@ -17,6 +17,10 @@ CHANNEL_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
 BroadcastItem = bytes | dict[str, Any]
 
 
+class Revoked:
+    """Queued to a listener whose listen token was deleted: it must be disconnected."""
+
+
 class TooManyListeners(Exception):
     pass
 
@@ -24,11 +28,18 @@ class TooManyListeners(Exception):
 @dataclass(slots=True, eq=False)
 class Listener:
     key: tuple[uuid.UUID, str]
-    queue: asyncio.Queue[BroadcastItem] = field(repr=False)
+    token_id: uuid.UUID | None
+    queue: asyncio.Queue[BroadcastItem | Revoked] = field(repr=False)
     dropped_items: int = 0
 
-    async def get(self) -> BroadcastItem:
+    async def get(self) -> BroadcastItem | Revoked:
         return await self.queue.get()
+
+    def put(self, item: BroadcastItem | Revoked) -> None:
+        if self.queue.full():
+            self.queue.get_nowait()
+            self.dropped_items += 1
+        self.queue.put_nowait(item)
 
 
 class BroadcastHub:
@@ -39,12 +50,12 @@ class BroadcastHub:
         self._queue_items = queue_items
         self._channels: dict[tuple[uuid.UUID, str], set[Listener]] = {}
 
-    def subscribe(self, account_id: uuid.UUID, channel: str) -> Listener:
+    def subscribe(self, account_id: uuid.UUID, channel: str, token_id: uuid.UUID | None = None) -> Listener:
         key = (account_id, channel)
         members = self._channels.setdefault(key, set())
         if len(members) >= self._max_listeners:
             raise TooManyListeners(f"channel {channel!r} already has {self._max_listeners} listeners")
-        listener = Listener(key, asyncio.Queue(self._queue_items))
+        listener = Listener(key, token_id, asyncio.Queue(self._queue_items))
         members.add(listener)
         return listener
 
@@ -61,8 +72,12 @@ class BroadcastHub:
 
     def publish(self, account_id: uuid.UUID, channel: str, item: BroadcastItem) -> None:
         for listener in self._channels.get((account_id, channel), ()):
-            queue = listener.queue
-            if queue.full():
-                queue.get_nowait()
-                listener.dropped_items += 1
-            queue.put_nowait(item)
+            listener.put(item)
+
+    def revoke(self, token_id: uuid.UUID) -> None:
+        for members in self._channels.values():
+            for listener in members:
+                if listener.token_id == token_id:
+                    while not listener.queue.empty():
+                        listener.queue.get_nowait()
+                    listener.put(Revoked())

@@ -1,21 +1,25 @@
 """WebSocket ``/v1/tts/listen``: receive-only copies of the account's TTS streams started with ``broadcast``.
 
 Meant for an OBS browser source (``/obs``): the streamer types on one page and the audience hears it through OBS.
+A listener authenticates with a listen-only token (``?token=``, bound to one channel) or with the API key.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from realtime.pipeline.broadcast import CHANNEL_PATTERN, Listener, TooManyListeners
+from realtime.pipeline.broadcast import CHANNEL_PATTERN, Listener, Revoked, TooManyListeners
+from realtime.state import AppState
 from realtime.transports.ws_common import (
     CLOSE_POLICY,
+    CLOSE_UNAUTHORIZED,
     ClientTooSlow,
     EventSender,
-    accept_authenticated,
+    authenticate,
     client_messages,
 )
 
@@ -24,9 +28,41 @@ router = APIRouter()
 DEFAULT_CHANNEL = "obs"
 
 
+class _Refused(Exception):
+    def __init__(self, code: str, message: str, close_code: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.close_code = close_code
+
+
+async def _resolve(ws: WebSocket, state: AppState) -> tuple[uuid.UUID, str, uuid.UUID | None]:
+    """(account id, channel, listen token id) for this connection."""
+    requested = ws.query_params.get("channel")
+    if (token := ws.query_params.get("token")) is not None:
+        record = await state.listen_tokens.resolve(token)
+        if record is None:
+            raise _Refused("unauthorized", "unknown or revoked listen token", CLOSE_UNAUTHORIZED)
+        if requested is not None and requested != record.channel:
+            raise _Refused("invalid_channel", f"this token listens to channel {record.channel!r} only", CLOSE_POLICY)
+        return record.account_id, record.channel, record.id
+    account = await authenticate(ws, state)
+    if account is None:
+        raise _Refused("unauthorized", "pass a listen token (?token=), or an api_key query parameter or "
+                       "Authorization: Bearer header", CLOSE_UNAUTHORIZED)
+    channel = DEFAULT_CHANNEL if requested is None else requested
+    if not re.fullmatch(CHANNEL_PATTERN, channel):
+        raise _Refused("invalid_channel", "channel must be 1-32 letters, digits, '_' or '-'", CLOSE_POLICY)
+    return account.id, channel, None
+
+
 async def _relay(listener: Listener, send: EventSender) -> None:
     while True:
         item = await listener.get()
+        if isinstance(item, Revoked):
+            await send.error("token_revoked", "this listen token was deleted")
+            await send.close(CLOSE_UNAUTHORIZED, "token revoked")
+            return
         if isinstance(item, bytes):
             await send.binary(item)
         else:
@@ -40,18 +76,16 @@ async def _ignore_messages(ws: WebSocket, send: EventSender) -> None:
 
 @router.websocket("/v1/tts/listen")
 async def tts_listen(ws: WebSocket) -> None:
-    auth = await accept_authenticated(ws)
-    if auth is None:
-        return
-    state, account = auth
+    state: AppState = ws.app.state.duble
+    await ws.accept()
     send = EventSender(ws)
-    channel = ws.query_params.get("channel", DEFAULT_CHANNEL)
-    if not re.fullmatch(CHANNEL_PATTERN, channel):
-        await send.error("invalid_channel", "channel must be 1-32 letters, digits, '_' or '-'")
-        await send.close(CLOSE_POLICY, "invalid channel")
-        return
     try:
-        listener = state.broadcast.subscribe(account.id, channel)
+        account_id, channel, token_id = await _resolve(ws, state)
+        listener = state.broadcast.subscribe(account_id, channel, token_id)
+    except _Refused as exc:
+        await send.error(exc.code, exc.message)
+        await send.close(exc.close_code, exc.code)
+        return
     except TooManyListeners as exc:
         await send.error("too_many_listeners", str(exc))
         await send.close(CLOSE_POLICY, "too many listeners")
@@ -62,8 +96,10 @@ async def tts_listen(ws: WebSocket) -> None:
         try:
             async with asyncio.TaskGroup() as tg:
                 relay = tg.create_task(_relay(listener, send))
-                await _ignore_messages(ws, send)
-                relay.cancel()
+                messages = tg.create_task(_ignore_messages(ws, send))
+                # Whichever ends first (client gone, token revoked) ends the other.
+                relay.add_done_callback(lambda _: messages.cancel())
+                messages.add_done_callback(lambda _: relay.cancel())
         except* (WebSocketDisconnect, ClientTooSlow):
             pass  # the listener left, or stopped reading and is dropped
     finally:

@@ -7,7 +7,9 @@ import contextlib
 import json
 from typing import Any
 
+import httpx
 import pytest
+import websockets
 
 from tests.helpers import create_account
 from tests.realtime.ws_client import Received, collect, connect, next_event, send
@@ -139,3 +141,69 @@ async def test_listener_limits_and_auth(fake_server: RunningServer) -> None:
     async with connect(fake_server, "wrong-key", "/v1/tts/listen") as anonymous:
         got = await collect(anonymous, any_close=True)
     assert got.close_code == 4401 and got.events[0]["code"] == "unauthorized"
+
+
+def _ws(server: RunningServer, query: str) -> Any:
+    return websockets.connect(f"{server.ws_url}/v1/tts/listen?{query}", max_size=None, open_timeout=10)
+
+
+async def test_listen_token_hears_one_channel_spends_nothing_and_is_revocable(fake_server: RunningServer) -> None:
+    key, headers = create_account(fake_server)
+    http = httpx.AsyncClient(base_url=fake_server.base_url)
+    resp = await http.post("/v1/listen-tokens", headers=headers, json={"channel": "stage", "label": "OBS de casa"})
+    assert resp.status_code == 201, resp.text
+    created = resp.json()
+    token = created["token"]
+    assert token.startswith("lst_") and created["channel"] == "stage" and created["label"] == "OBS de casa"
+    assert created["obs_path"] == f"/obs?token={token}"
+    # It is not an API key: no REST, no speaking.
+    assert (await http.get("/v1/account", headers={"Authorization": f"Bearer {token}"})).status_code == 401
+    async with connect(fake_server, token) as ws:
+        got = await collect(ws, any_close=True)
+    assert got.close_code == 4401
+
+    async with _ws(fake_server, f"token={token}") as listener:
+        assert (await next_event(listener))["channel"] == "stage"
+        _, spoken = await _speak(fake_server, key, TEXT, broadcast="stage")
+        heard = await _listen_until_source_ended(listener)
+        assert bytes(heard.audio) == bytes(spoken.audio)
+
+        listed = (await http.get("/v1/listen-tokens", headers=headers)).json()["listen_tokens"]
+        assert [t["id"] for t in listed] == [created["id"]] and "token" not in listed[0]
+        _, other_headers = create_account(fake_server)
+        assert (await http.delete(f"/v1/listen-tokens/{created['id']}", headers=other_headers)).status_code == 404
+        assert (await http.delete(f"/v1/listen-tokens/{created['id']}", headers=headers)).status_code == 204
+        # Revoking cuts the OBS source that was listening with it.
+        revoked = await collect(listener, any_close=True, timeout_s=10)
+    assert revoked.events[-1]["code"] == "token_revoked" and revoked.close_code == 4401
+
+    async with _ws(fake_server, f"token={token}") as listener:
+        got = await collect(listener, any_close=True)
+    assert got.events[0]["code"] == "unauthorized" and got.close_code == 4401
+    assert (await http.delete(f"/v1/listen-tokens/{created['id']}", headers=headers)).status_code == 404
+    assert (await http.delete("/v1/listen-tokens/not-a-uuid", headers=headers)).status_code == 404
+    await http.aclose()
+
+
+async def test_listen_token_is_bound_to_its_channel(fake_server: RunningServer) -> None:
+    _, headers = create_account(fake_server)
+    async with httpx.AsyncClient(base_url=fake_server.base_url) as http:
+        token = (await http.post("/v1/listen-tokens", headers=headers, json={})).json()["token"]
+    async with _ws(fake_server, f"token={token}&channel=elsewhere") as listener:
+        got = await collect(listener, any_close=True)
+    assert got.events[0]["code"] == "invalid_channel" and got.close_code == 1008
+    async with _ws(fake_server, f"token={token}&channel=obs") as listener:
+        assert (await next_event(listener))["channel"] == "obs"
+
+
+def test_listen_token_bad_requests(fake_server: RunningServer) -> None:
+    _, headers = create_account(fake_server)
+    url = f"{fake_server.base_url}/v1/listen-tokens"
+    for body in ({"channel": "has space"}, {"channel": ""}, {"channel": "obs", "extra": 1}, {"label": "x" * 101}):
+        resp = httpx.post(url, headers=headers, json=body)
+        assert resp.status_code == 422 and resp.json()["error"]["code"], resp.text
+    assert httpx.post(url, json={}).status_code == 401
+    for _ in range(20):
+        assert httpx.post(url, headers=headers, json={}).status_code == 201
+    resp = httpx.post(url, headers=headers, json={})
+    assert resp.status_code == 409 and resp.json()["error"]["code"] == "listen_token_limit_reached"

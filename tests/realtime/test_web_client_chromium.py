@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 
@@ -115,13 +114,21 @@ async def test_a_wrong_key_is_reported_on_the_page(server: RunningServer, page: 
 
 async def test_obs_source_plays_and_captions_what_the_control_page_speaks(server: RunningServer, browser: Any) -> None:
     key, _ = create_account(server)
-    obs = await browser.new_page()
-    await obs.goto(f"{server.base_url}/obs?api_key={key}&channel=stage&status=1")
-    await obs.wait_for_function("window.obs.state === 'listening'", timeout=20000)
-
     control = await browser.new_page()
-    await control.goto(f"{server.base_url}/tts?api_key={key}&channel=stage&local=0&language=pt-BR"
-                       f"&text={quote(THREE_SENTENCES)}&autostart=1")
+    await control.goto(f"{server.base_url}/tts?api_key={key}&language=pt-BR")
+    await control.fill("#channel", "stage")
+    await control.click("#obsurl")
+    await control.wait_for_function("window.tts.error !== null || window.tts.obsUrl !== null")
+    obs_url = await control.input_value("#obslink")
+    assert obs_url.startswith(f"{server.base_url}/obs?token=lst_") and key not in obs_url
+
+    obs = await browser.new_page()
+    await obs.goto(obs_url + "&status=1")
+    await obs.wait_for_function("window.obs.state === 'listening'", timeout=20000)
+    await control.uncheck("#local")
+    await control.fill("#text", THREE_SENTENCES)
+    await control.click("#speak")
+    await control.click("#end")
     await control.wait_for_function("window.tts.error !== null || window.tts.state === 'done'", timeout=60000)
     spoke = await _state(control)
     assert spoke["error"] is None, spoke["error"]
