@@ -21,7 +21,9 @@ def _serve(args: argparse.Namespace) -> int:
                  if v is not None}
     settings = Settings(**overrides)
     config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, loop="uvloop",
-                            ws_max_size=1 << 20, log_level=args.log_level)
+                            ws_max_size=1 << 20, log_level=args.log_level,
+                            proxy_headers=bool(settings.forwarded_allow_ips),
+                            forwarded_allow_ips=settings.forwarded_allow_ips or None)
     # uvicorn.Config sets up logging; the filters go on after it.
     log_redaction.install()
     uvicorn.Server(config).run()

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     public_base_url: str = "http://127.0.0.1:8000"
+    # Proxies (comma-separated IPs or CIDRs, "*" for any) whose X-Forwarded-For / -Proto are believed; empty: none,
+    # so a client cannot dodge the per-IP limits with a forged header.
+    forwarded_allow_ips: str = ""
 
     device: str = "cpu"
     worker_threads: int = Field(default=2, ge=1, le=64)

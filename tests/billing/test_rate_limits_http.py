@@ -67,3 +67,25 @@ def test_uploads_are_limited_per_key(limited_server: RunningServer) -> None:
     assert upload().status_code == 422  # counted, then refused as not audio
     second = upload()
     assert second.status_code == 429 and second.json()["error"]["code"] == "rate_limited"
+
+
+def _signups_with_forwarded_for(server: RunningServer, source: str, forwarded: list[str]) -> list[int]:
+    with httpx.Client(transport=httpx.HTTPTransport(local_address=source)) as client:
+        return [client.post(f"{server.base_url}/v1/accounts", headers={"X-Forwarded-For": ip},
+                            json={"email": f"x{uuid.uuid4().hex[:10]}@example.com"}).status_code for ip in forwarded]
+
+
+def test_forwarded_for_is_ignored_unless_the_proxy_is_trusted(
+        limited_server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> None:
+    many = [f"203.0.113.{i}" for i in range(6)]
+    # By default a forged header changes nothing: the limit stays on the real peer address.
+    assert _signups_with_forwarded_for(limited_server, "127.0.0.11", many) == [201] * 5 + [429]
+
+    env = {"DUBLE_TTS_ENGINE": "fake", "DUBLE_RATE_SIGNUPS_PER_IP": "5", "DUBLE_RATE_LIMIT_WINDOW_S": "3600",
+           "DUBLE_FORWARDED_ALLOW_IPS": "127.0.0.12"}
+    with run_server(tmp_path_factory.mktemp("behind-proxy"), env) as proxied:
+        # From the trusted proxy, each forwarded client has its own limit...
+        assert _signups_with_forwarded_for(proxied, "127.0.0.12", many) == [201] * 6
+        assert _signups_with_forwarded_for(proxied, "127.0.0.12", ["198.51.100.1"] * 6) == [201] * 5 + [429]
+        # ...and from anywhere else the header is still ignored.
+        assert _signups_with_forwarded_for(proxied, "127.0.0.13", many) == [201] * 5 + [429]
