@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     # Proxies (comma-separated IPs or CIDRs, "*" for any) whose X-Forwarded-For / -Proto are believed; empty: none,
     # so a client cannot dodge the per-IP limits with a forged header.
     forwarded_allow_ips: str = ""
+    # When set, /v1/stats and /metrics need "Authorization: Bearer <metrics_token>" (a scraper's secret).
+    metrics_token: SecretStr = SecretStr("")
 
     device: str = "cpu"
     worker_threads: int = Field(default=2, ge=1, le=64)

@@ -3,16 +3,29 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse
 from redis.exceptions import RedisError
 
-from realtime.deps import StateDep
+from realtime.deps import StateDep, bearer_token
+from realtime.errors import ApiError
 from realtime.state import AppState
 
-router = APIRouter(tags=["ops"])
+
+async def ops_access(request: Request, state: StateDep) -> None:
+    expected = state.settings.metrics_token.get_secret_value()
+    if not expected:
+        return
+    given = bearer_token(request) or ""
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise ApiError(401, "unauthorized", "these figures need 'Authorization: Bearer <DUBLE_METRICS_TOKEN>'",
+                       headers={"WWW-Authenticate": "Bearer"})
+
+
+router = APIRouter(tags=["ops"], dependencies=[Depends(ops_access)])
 
 async def collect(state: AppState) -> dict[str, Any]:
     w = state.worker.stats
@@ -26,6 +39,7 @@ async def collect(state: AppState) -> dict[str, Any]:
             "batched_jobs": w.batched_jobs,
         },
         "tts_cache": {"enabled": False},
+        "relay": {"channels": state.broadcast.channel_count, "listeners": state.broadcast.total_listeners},
     }
     cache = state.tts_cache
     if cache is not None:
@@ -60,6 +74,7 @@ async def metrics(state: StateDep) -> str:
     metric("worker_jobs_rejected_busy_total", "counter", wk["rejected_busy"], "jobs refused because the queue was full")
     metric("worker_queue_wait_ms_mean", "gauge", wk["mean_queue_wait_ms"], "mean time a job waited in the queue")
     metric("worker_batches_total", "counter", wk["batches"], "batched model calls")
+    metric("relay_listeners", "gauge", data["relay"]["listeners"], "OBS sources listening on relay channels")
     c = data["tts_cache"]
     if c.get("available"):
         metric("tts_cache_hits_total", "counter", c["hits"], "sentences served from the synthesis cache")

@@ -67,6 +67,14 @@ class BroadcastHub:
         if not members:
             del self._channels[listener.key]
 
+    @property
+    def channel_count(self) -> int:
+        return len(self._channels)
+
+    @property
+    def total_listeners(self) -> int:
+        return sum(len(m) for m in self._channels.values())
+
     def listener_count(self, account_id: uuid.UUID, channel: str) -> int:
         return len(self._channels.get((account_id, channel), ()))
 
