@@ -59,8 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     mig.set_defaults(func=_migrate)
 
     from realtime.cli_models import add_models_parser
+    from realtime.cli_say import add_say_parser
 
     add_models_parser(sub)
+    add_say_parser(sub)
     return parser
 
 
