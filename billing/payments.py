@@ -21,7 +21,7 @@ from billing.errors import PaymentProviderError, UnknownPlan
 from billing.ledger import Ledger
 from billing.mp_gateway import MercadoPagoGateway
 from billing.plans import PLANS, Plan
-from billing.pricing import MILLI_PER_CREDIT, amount_to_centavos, centavos_to_amount
+from billing.pricing import MILLI_PER_CREDIT, amount_to_centavos, centavos_to_amount, refund_share_mc
 from billing.reservations import ReservationStore
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class MPPayment(BaseModel):
     status: str
     external_reference: str | None = None
     transaction_amount: float | int | str | None = None
+    transaction_amount_refunded: float | int | str | None = None
     currency_id: str | None = None
 
 
@@ -170,13 +171,18 @@ class PaymentService:
             amount = amount_to_centavos(payment.transaction_amount)
         except ValueError:
             amount = -1
-        outcome = await self._apply(payment_id, payment.status, amount, payment.currency_id, order)
-        if outcome in ("granted", "reversed"):
+        try:
+            refunded = amount_to_centavos(payment.transaction_amount_refunded or 0)
+        except ValueError:
+            refunded = 0
+        outcome = await self._apply(payment_id, payment.status, amount, refunded, payment.currency_id, order)
+        if outcome in ("granted", "reversed", "partially_refunded"):
             await self._store.invalidate(str(order["account_id"]))
         return outcome
 
     async def _apply(
-        self, payment_id: str, status: str, amount: int, currency: str | None, order: asyncpg.Record
+        self, payment_id: str, status: str, amount: int, refunded: int, currency: str | None,
+        order: asyncpg.Record,
     ) -> str:
         account_id: uuid.UUID = order["account_id"]
         credits_mc = int(order["credits"]) * MILLI_PER_CREDIT
@@ -191,7 +197,8 @@ class PaymentService:
                 amount,
             )
             row = await conn.fetchrow(
-                "SELECT order_id, granted, reversed FROM payments WHERE payment_id = $1 FOR UPDATE",
+                "SELECT order_id, granted, reversed, refunded_centavos, reversed_mc FROM payments "
+                "WHERE payment_id = $1 FOR UPDATE",
                 payment_id,
             )
             if row["order_id"] != order["id"]:
@@ -204,7 +211,8 @@ class PaymentService:
                 amount,
             )
             details = {"payment_id": payment_id, "order_id": str(order["id"]), "plan": order["plan"]}
-            if status == "approved" and not row["granted"] and not row["reversed"]:
+            granted, outcome = bool(row["granted"]), "unchanged"
+            if status == "approved" and not granted and not row["reversed"]:
                 if amount != order["price_centavos"] or currency != "BRL":
                     log.warning(
                         "payment %s amount/currency does not match its order; not granted", payment_id
@@ -215,22 +223,45 @@ class PaymentService:
                 )
                 await conn.execute("UPDATE payments SET granted = true WHERE payment_id = $1", payment_id)
                 await self._refresh_plan(conn, account_id)
-                return "granted"
-            if status in REVERSAL_STATUSES and not row["reversed"]:
+                granted, outcome = True, "granted"
+            fully_refunded = status in REVERSAL_STATUSES or refunded >= order["price_centavos"]
+            if fully_refunded and not row["reversed"]:
                 await conn.execute("UPDATE payments SET reversed = true WHERE payment_id = $1", payment_id)
-                if not row["granted"]:
+                if not granted:
                     return "blocked"
-                await self._ledger.append(
-                    account_id,
-                    "refund",
-                    -credits_mc,
-                    f"reversal:{payment_id}",
-                    {**details, "reason": status},
-                    conn=conn,
+                # Whatever partial refunds already took back is not taken twice.
+                if (rest_mc := credits_mc - int(row["reversed_mc"])) > 0:
+                    await self._ledger.append(
+                        account_id,
+                        "refund",
+                        -rest_mc,
+                        f"reversal:{payment_id}",
+                        {**details, "reason": status if status in REVERSAL_STATUSES else "refunded"},
+                        conn=conn,
+                    )
+                await conn.execute(
+                    "UPDATE payments SET reversed_mc = $2 WHERE payment_id = $1", payment_id, credits_mc
                 )
                 await self._refresh_plan(conn, account_id)
                 return "reversed"
-            return "unchanged"
+            if granted and not row["reversed"] and refunded > row["refunded_centavos"]:
+                target_mc = refund_share_mc(credits_mc, order["price_centavos"], refunded)
+                if (delta_mc := target_mc - int(row["reversed_mc"])) > 0:
+                    await self._ledger.append(
+                        account_id,
+                        "refund",
+                        -delta_mc,
+                        f"partial-refund:{payment_id}:{refunded}",
+                        {**details, "reason": "partially_refunded", "refunded_centavos": refunded},
+                        conn=conn,
+                    )
+                await conn.execute(
+                    "UPDATE payments SET refunded_centavos = $2, reversed_mc = $3 WHERE payment_id = $1",
+                    payment_id, refunded, max(target_mc, int(row["reversed_mc"])),
+                )
+                if outcome == "unchanged":
+                    outcome = "partially_refunded"
+            return outcome
 
     async def _refresh_plan(self, conn: asyncpg.Connection, account_id: uuid.UUID) -> None:
         """The account's plan is the best plan among its purchases that stand (granted, not reversed)."""

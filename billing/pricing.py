@@ -90,6 +90,16 @@ def reservation_needed(
     return max(owed - reserved_mc, cost_millicredits(quantum_ms, rate_mc_per_min))
 
 
+def refund_share_mc(granted_mc: int, price_centavos: int, refunded_centavos: int) -> int:
+    """Millicredits to take back when ``refunded_centavos`` of a ``price_centavos`` purchase were refunded: the
+    refunded share of the grant, rounded up to a whole millicredit, never more than the grant."""
+    if granted_mc < 0 or refunded_centavos < 0:
+        raise ValueError("granted_mc and refunded_centavos must be >= 0")
+    if price_centavos <= 0 or refunded_centavos >= price_centavos:
+        return granted_mc
+    return _ceil_div(granted_mc * refunded_centavos, price_centavos)
+
+
 def credits_from_millicredits(value_mc: int) -> float:
     """For display in JSON only (never fed back into arithmetic): 1234 -> 1.234."""
     return value_mc / MILLI_PER_CREDIT

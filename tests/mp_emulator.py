@@ -61,11 +61,14 @@ class MercadoPagoEmulator:
             return dict(self.state.preferences)
 
     def set_payment(self, payment_id: str, status: str, external_reference: str, amount: float | str,
-                    currency: str = "BRL") -> None:
+                    currency: str = "BRL", refunded: float = 0.0) -> None:
+        detail = status
+        if status == "approved":
+            detail = "partially_refunded" if refunded else "accredited"
         with self.state.lock:
             self.state.payments[payment_id] = {
                 "id": int(payment_id) if payment_id.isdigit() else payment_id, "status": status,
-                "status_detail": "accredited" if status == "approved" else status,
+                "status_detail": detail, "transaction_amount_refunded": refunded,
                 "external_reference": external_reference, "transaction_amount": amount, "currency_id": currency,
                 "payment_method_id": "pix", "date_last_updated": time.strftime("%Y-%m-%dT%H:%M:%S.000-03:00"),
             }

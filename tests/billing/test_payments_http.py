@@ -8,6 +8,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from billing.mp_signature import signature_header
 from tests.billing.conftest import WEBHOOK_SECRET
@@ -177,6 +178,39 @@ def test_refund_and_chargeback_reverse_the_grant(billing_server: RunningServer,
     assert _notify(billing_server, p1).json()["status"] == "reversed"
     view = _account_view(billing_server, headers)
     assert (view["credits"], view["plan"]) == (SIGNUP, "free")
+
+
+def test_partial_refunds_take_back_the_refunded_share_once(billing_server: RunningServer,
+                                                           mp_emulator: MercadoPagoEmulator) -> None:
+    headers = _account(billing_server)
+    order = _checkout(billing_server, headers, "basic")
+    pid = _pid()
+    mp_emulator.set_payment(pid, "approved", order, 29.9)
+    assert _notify(billing_server, pid).json()["status"] == "granted"
+    mp_emulator.set_payment(pid, "approved", order, 29.9, refunded=14.95)
+    assert _notify(billing_server, pid).json()["status"] == "partially_refunded"
+    assert _notify(billing_server, pid).json()["status"] == "unchanged"  # a replay takes nothing more
+    view = _account_view(billing_server, headers)
+    assert (view["credits"], view["plan"]) == (SIGNUP + 500, "basic")
+    mp_emulator.set_payment(pid, "approved", order, 29.9, refunded=22.43)  # 75.02 % refunded in all
+    assert _notify(billing_server, pid).json()["status"] == "partially_refunded"
+    assert _account_view(billing_server, headers)["credits"] == pytest.approx(SIGNUP + 1000 - 750.168, abs=1e-9)
+    # The rest refunded: only what is left is taken back, and the plan no longer stands.
+    mp_emulator.set_payment(pid, "refunded", order, 29.9, refunded=29.9)
+    assert _notify(billing_server, pid).json()["status"] == "reversed"
+    assert _notify(billing_server, pid).json()["status"] == "unchanged"
+    view = _account_view(billing_server, headers)
+    assert (view["credits"], view["plan"]) == (SIGNUP, "free")
+
+
+def test_a_partial_refund_seen_with_the_approval(billing_server: RunningServer,
+                                                 mp_emulator: MercadoPagoEmulator) -> None:
+    headers = _account(billing_server)
+    order = _checkout(billing_server, headers, "basic")
+    pid = _pid()
+    mp_emulator.set_payment(pid, "approved", order, 29.9, refunded=10.0)
+    assert _notify(billing_server, pid).json()["status"] == "granted"
+    assert _account_view(billing_server, headers)["credits"] == pytest.approx(SIGNUP + 1000 - 334.449, abs=1e-9)
 
 
 def test_refund_seen_first_blocks_a_late_approval(billing_server: RunningServer,

@@ -111,3 +111,21 @@ def test_brl_formatting() -> None:
 def test_credit_display() -> None:
     assert pricing.credits_from_millicredits(1234) == 1.234
     assert pricing.credits_from_millicredits(0) == 0
+
+
+@pytest.mark.parametrize(("refunded", "expected_mc"), [
+    (0, 0), (1, 335), (1495, 500_000), (2243, 750_168), (2989, 999_666), (2990, 1_000_000), (5000, 1_000_000),
+])
+def test_refund_share_takes_back_the_refunded_fraction_rounded_up(refunded: int, expected_mc: int) -> None:
+    assert pricing.refund_share_mc(1_000_000, 2990, refunded) == expected_mc
+
+
+def test_refund_shares_in_steps_never_exceed_the_grant() -> None:
+    rng = random.Random(7)
+    for _ in range(200):
+        price, granted = rng.randrange(1, 100_000), rng.randrange(0, 10**7)
+        steps = sorted(rng.randrange(0, price + 1) for _ in range(rng.randrange(1, 6)))
+        shares = [pricing.refund_share_mc(granted, price, r) for r in steps]
+        assert shares == sorted(shares) and shares[-1] <= granted
+    with pytest.raises(ValueError):
+        pricing.refund_share_mc(1000, 100, -1)
