@@ -45,27 +45,36 @@ class Listener:
 class BroadcastHub:
     """In-process fan-out: one hub per server process, built in the lifespan."""
 
-    def __init__(self, *, max_listeners_per_channel: int = 8, queue_items: int = 1024) -> None:
+    def __init__(self, *, max_listeners_per_channel: int = 8, max_listeners_per_account: int = 32,
+                 queue_items: int = 1024) -> None:
         self._max_listeners = max_listeners_per_channel
+        self._max_per_account = max_listeners_per_account
+        self._per_account: dict[uuid.UUID, int] = {}
         self._queue_items = queue_items
         self._channels: dict[tuple[uuid.UUID, str], set[Listener]] = {}
 
     def subscribe(self, account_id: uuid.UUID, channel: str, token_id: uuid.UUID | None = None) -> Listener:
         key = (account_id, channel)
-        members = self._channels.setdefault(key, set())
-        if len(members) >= self._max_listeners:
+        if len(self._channels.get(key, ())) >= self._max_listeners:
             raise TooManyListeners(f"channel {channel!r} already has {self._max_listeners} listeners")
+        if self._per_account.get(account_id, 0) >= self._max_per_account:
+            raise TooManyListeners(f"this account already has {self._max_per_account} listeners connected")
         listener = Listener(key, token_id, asyncio.Queue(self._queue_items))
-        members.add(listener)
+        self._channels.setdefault(key, set()).add(listener)
+        self._per_account[account_id] = self._per_account.get(account_id, 0) + 1
         return listener
 
     def unsubscribe(self, listener: Listener) -> None:
         members = self._channels.get(listener.key)
-        if members is None:
+        if members is None or listener not in members:
             return
         members.discard(listener)
         if not members:
             del self._channels[listener.key]
+        account_id = listener.key[0]
+        self._per_account[account_id] -= 1
+        if not self._per_account[account_id]:
+            del self._per_account[account_id]
 
     @property
     def channel_count(self) -> int:
