@@ -98,3 +98,30 @@ class BroadcastHub:
                     while not listener.queue.empty():
                         listener.queue.get_nowait()
                     listener.put(Revoked())
+
+
+class BroadcastSource:
+    """One stream's side of a channel: ``source_started``, then its audio and events, then ``source_ended`` once."""
+
+    def __init__(self, hub: BroadcastHub, account_id: uuid.UUID, channel: str, session_id: str) -> None:
+        self._hub = hub
+        self._account_id = account_id
+        self.channel = channel
+        self._session_id = session_id
+        self._ended = False
+
+    @property
+    def listeners(self) -> int:
+        return self._hub.listener_count(self._account_id, self.channel)
+
+    def start(self, **fields: Any) -> None:
+        self.publish({"type": "source_started", "session_id": self._session_id, **fields})
+
+    def publish(self, item: BroadcastItem) -> None:
+        if not self._ended:
+            self._hub.publish(self._account_id, self.channel, item)
+
+    def end(self) -> None:
+        if not self._ended:
+            self.publish({"type": "source_ended", "session_id": self._session_id})
+            self._ended = True

@@ -30,8 +30,10 @@ from billing.accounts import Account
 from billing.stream_meter import CreditsExhausted, SampleMeter
 from realtime.config import Settings
 from realtime.frames import AudioFrame, DoneFrame
+from realtime.pipeline.broadcast import BroadcastSource
 from realtime.pipeline.vc_session import VCOutput, VCSession, VCStatsFrame
 from realtime.state import AppState
+from realtime.transports.audio_codecs import float_to_pcm
 from realtime.transports.ws_common import (
     CLOSE_NORMAL,
     CLOSE_POLICY,
@@ -43,7 +45,7 @@ from realtime.transports.ws_common import (
     run_to_close,
     validate,
 )
-from realtime.transports.ws_vc import BILLING_OPERATION, VCStartMessage, open_converter
+from realtime.transports.ws_vc import BILLING_OPERATION, VCStartMessage, open_converter, open_relay
 from synthesis.interfaces import Samples
 
 router = APIRouter()
@@ -175,6 +177,7 @@ class WebRTCCall:
         self._session: VCSession | None = None
         self._meter: SampleMeter | None = None
         self._out: ConvertedTrack | None = None
+        self._relay: BroadcastSource | None = None
         self._tg: asyncio.TaskGroup | None = None
 
     async def serve(self) -> None:
@@ -184,6 +187,8 @@ class WebRTCCall:
                 tg.create_task(self._signal_loop())
         finally:
             await self._hang_up()
+            if self._relay is not None:
+                self._relay.end()
             if self._meter is not None:
                 with contextlib.suppress(Exception):
                     await self._meter.meter.close()
@@ -236,9 +241,11 @@ class WebRTCCall:
         self._session = VCSession(converter, self._state.worker, self._emit, rate_hz=RATE_HZ,
                                   max_backlog_ms=self._state.settings.vc_max_backlog_ms)
         self._start = msg
-        await self._send.event({"type": "started", "session_id": session_id, "sample_rate": RATE_HZ,
-                                "engine": type(converter).__name__,
-                                "algorithmic_latency_ms": round(self._session.algorithmic_latency_ms, 1)})
+        started: dict[str, object] = {
+            "type": "started", "session_id": session_id, "sample_rate": RATE_HZ, "engine": type(converter).__name__,
+            "algorithmic_latency_ms": round(self._session.algorithmic_latency_ms, 1)}
+        self._relay = open_relay(self._state, self._account, msg, session_id, started)
+        await self._send.event(started)
 
     async def _on_offer(self, msg: OfferMessage) -> None:
         if self._session is None or self._tg is None:
@@ -318,6 +325,8 @@ class WebRTCCall:
             if self._meter is not None:
                 samples = samples[: await self._meter.admit(len(samples))]
             self._out.feed(samples)
+            if self._relay is not None and len(samples):
+                self._relay.publish(float_to_pcm(samples))
             if self._meter is not None:
                 usage = await self._meter.delivered(len(samples))
                 if usage.report:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from billing.accounts import Account
 from billing.stream_meter import CreditsExhausted, SampleMeter
 from realtime.frames import AudioFrame, CancelledFrame, DoneFrame, ErrorFrame, OutputFrame, SegmentFrame
-from realtime.pipeline.broadcast import CHANNEL_PATTERN, BroadcastItem
+from realtime.pipeline.broadcast import CHANNEL_PATTERN, BroadcastItem, BroadcastSource
 from realtime.pipeline.tts_convert import open_convert_stage
 from realtime.pipeline.tts_session import Emit, SessionInputError, TTSSession
 from realtime.state import AppState
@@ -59,7 +59,8 @@ class TextMessage(BaseModel):
 
 
 class _Stream:
-    def __init__(self, session: TTSSession, encoder: StreamEncoder, session_id: str, broadcast: str | None) -> None:
+    def __init__(self, session: TTSSession, encoder: StreamEncoder, session_id: str,
+                 broadcast: BroadcastSource | None) -> None:
         self.session = session
         self.encoder = encoder
         self.session_id = session_id
@@ -85,7 +86,8 @@ class TTSConnection:
                 self._receiver = tg.create_task(self._receive_loop(tg))
         finally:
             if self._stream is not None:
-                self._publish({"type": "source_ended", "session_id": self._stream.session_id})
+                if self._stream.broadcast is not None:
+                    self._stream.broadcast.end()
                 self._stream.encoder.close()
                 if self._stream.billing is not None:
                     with contextlib.suppress(Exception):
@@ -152,15 +154,17 @@ class TTSConnection:
         meter = await open_meter(self._state, self._ws, self._account, "tts_rvc" if msg.convert else "tts",
                                  msg.tag, session_id, engine.sample_rate_hz)
         encoder = StreamEncoder(msg.format, msg.sample_rate, engine.sample_rate_hz)
-        stream = _Stream(TTSSession(engine, voice, params, emit), encoder, session_id, msg.broadcast)
+        relay = None
+        if msg.broadcast is not None:
+            relay = BroadcastSource(self._state.broadcast, self._account.id, msg.broadcast, session_id)
+        stream = _Stream(TTSSession(engine, voice, params, emit), encoder, session_id, relay)
         stream.billing = meter
         self._stream = stream
         started: dict[str, object] = {"type": "started", "session_id": session_id, "format": msg.format,
                                       "sample_rate": msg.sample_rate}
-        if msg.broadcast is not None:
-            started["listeners"] = self._state.broadcast.listener_count(self._account.id, msg.broadcast)
-            self._publish({"type": "source_started", "session_id": session_id, "language": language,
-                           "sample_rate": engine.sample_rate_hz})
+        if relay is not None:
+            started["listeners"] = relay.listeners
+            relay.start(kind="tts", language=language, sample_rate=engine.sample_rate_hz)
         await self._send.event(started)
         stream.task = tg.create_task(self._run(stream))
 
@@ -183,7 +187,7 @@ class TTSConnection:
 
     def _publish(self, item: BroadcastItem) -> None:
         if self._stream is not None and self._stream.broadcast is not None:
-            self._state.broadcast.publish(self._account.id, self._stream.broadcast, item)
+            self._stream.broadcast.publish(item)
 
     async def _emit(self, frame: OutputFrame) -> None:
         assert self._stream is not None

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from billing.accounts import Account
 from billing.stream_meter import CreditsExhausted, SampleMeter
 from realtime.frames import AudioFrame, DoneFrame
+from realtime.pipeline.broadcast import CHANNEL_PATTERN, BroadcastSource
 from realtime.pipeline.vc_converters import ConverterRequest, EngineChoice
 from realtime.pipeline.vc_session import VCOutput, VCSession, VCStatsFrame
 from realtime.state import AppState
@@ -49,6 +50,18 @@ class VCStartMessage(BaseModel):
     block_ms: int | None = Field(default=None, ge=20, le=1000)
     engine: EngineChoice = "auto"
     tag: str | None = Field(default=None, min_length=1, max_length=64)
+    broadcast: str | None = Field(default=None, pattern=CHANNEL_PATTERN)  # relay to /v1/tts/listen listeners
+
+
+def open_relay(state: AppState, account: Account, msg: VCStartMessage, session_id: str,
+               started: dict[str, object]) -> BroadcastSource | None:
+    """The converted voice also goes to the OBS sources on ``msg.broadcast``; adds ``listeners`` to ``started``."""
+    if msg.broadcast is None:
+        return None
+    relay = BroadcastSource(state.broadcast, account.id, msg.broadcast, session_id)
+    started["listeners"] = relay.listeners
+    relay.start(kind="vc", sample_rate=msg.sample_rate)
+    return relay
 
 
 def block_ms(converter: Converter) -> float | None:
@@ -77,6 +90,7 @@ class VCConnection:
         self._session: VCSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._meter: SampleMeter | None = None
+        self._relay: BroadcastSource | None = None
         self._ended = False
 
     async def serve(self) -> None:
@@ -84,6 +98,8 @@ class VCConnection:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._receive_loop(tg))
         finally:
+            if self._relay is not None:
+                self._relay.end()
             if self._meter is not None:
                 with contextlib.suppress(Exception):
                     await self._meter.meter.close()
@@ -137,10 +153,12 @@ class VCConnection:
         session = VCSession(converter, self._state.worker, self._emit, rate_hz=msg.sample_rate,
                             max_backlog_ms=settings.vc_max_backlog_ms)
         self._session = session
-        await self._send.event({"type": "started", "session_id": session_id, "format": msg.format,
-                                "sample_rate": msg.sample_rate, "engine": type(converter).__name__,
-                                "block_ms": block_ms(converter),
-                                "algorithmic_latency_ms": round(session.algorithmic_latency_ms, 1)})
+        started: dict[str, object] = {
+            "type": "started", "session_id": session_id, "format": msg.format, "sample_rate": msg.sample_rate,
+            "engine": type(converter).__name__, "block_ms": block_ms(converter),
+            "algorithmic_latency_ms": round(session.algorithmic_latency_ms, 1)}
+        self._relay = open_relay(self._state, self._account, msg, session_id, started)
+        await self._send.event(started)
         self._task = tg.create_task(self._run(session_id))
 
     async def _run(self, session_id: str) -> None:
@@ -154,7 +172,10 @@ class VCConnection:
             if meter is not None:
                 samples = samples[: await meter.admit(len(samples))]
             if len(samples):
-                await self._send.binary(float_to_pcm(samples))
+                pcm = float_to_pcm(samples)
+                await self._send.binary(pcm)
+                if self._relay is not None:
+                    self._relay.publish(pcm)
             if meter is not None:
                 usage = await meter.delivered(len(samples))
                 if usage.report:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import websockets
 
-from tests.helpers import create_account
+from tests.helpers import REFERENCE_TEXT, create_account, espeak_wav, upload_voice
+from tests.realtime.vc_support import stream as vc_stream
+from tests.realtime.vc_support import tone
 from tests.realtime.ws_client import Received, collect, connect, next_event, send
 from tests.servers import RunningServer
 
@@ -207,3 +210,18 @@ def test_listen_token_bad_requests(fake_server: RunningServer) -> None:
         assert httpx.post(url, headers=headers, json={}).status_code == 201
     resp = httpx.post(url, headers=headers, json={})
     assert resp.status_code == 409 and resp.json()["error"]["code"] == "listen_token_limit_reached"
+
+
+async def test_live_conversion_can_be_relayed_too(fake_server: RunningServer, samples_dir: Path) -> None:
+    key, headers = create_account(fake_server)
+    wav = espeak_wav(samples_dir / "relay-vc-ref.wav", REFERENCE_TEXT["pt-BR"])
+    voice_id = str(upload_voice(fake_server, headers, wav)["id"])
+    async with connect(fake_server, key, "/v1/tts/listen?channel=mic") as listener:
+        await next_event(listener)
+        start = {"voice_id": voice_id, "sample_rate": 16000, "broadcast": "mic"}
+        converted = await vc_stream(fake_server, key, start, tone(180, 2.0, 16000), speed=2.0)
+        heard = await _listen_until_source_ended(listener)
+    assert converted.close_code == 1000 and converted.events[0]["listeners"] == 1
+    assert heard.events[0]["kind"] == "vc" and heard.events[0]["sample_rate"] == 16000
+    assert heard.events[0]["session_id"] == converted.events[0]["session_id"]
+    assert len(converted.audio) > 16000 and bytes(heard.audio) == bytes(converted.audio)

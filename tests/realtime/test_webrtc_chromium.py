@@ -42,3 +42,30 @@ async def test_chromium_peer_receives_converted_audio(vc: VCSetup, tmp_path: Pat
     assert events[:2] == ["started", "answer"]
     # Converted audio arrives: the last second is clearly not silence.
     assert np.median(state["rms"][-10:]) > 0.01, state["rms"]
+
+
+async def test_converted_voice_reaches_an_obs_source(vc: VCSetup, tmp_path: Path) -> None:
+    from playwright.async_api import async_playwright
+
+    wav = tmp_path / "mic.wav"
+    soundfile.write(wav, tone(200, 6.0, 48000), 48000, subtype="PCM_16")
+    base = vc.server.base_url
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_flags(wav))
+        try:
+            obs = await browser.new_page()
+            await obs.goto(f"{base}/obs?api_key={vc.api_key}&channel=palco")
+            await obs.wait_for_function("window.obs.state === 'listening'", timeout=20000)
+            mic = await browser.new_page()
+            await mic.goto(f"{base}/vc?api_key={vc.api_key}&voice_id={vc.voice_id}&channel=palco&autostart=1&muted=1")
+            await obs.wait_for_function("window.obs.error !== null || window.obs.playedMs >= 2000", timeout=30000)
+            heard = await obs.evaluate("window.obs")
+            talked = await mic.evaluate("window.vc")
+        finally:
+            await browser.close()
+    assert heard["error"] is None and talked["error"] is None, (heard["error"], talked["error"])
+    started = next(e for e in talked["events"] if e["type"] == "started")
+    assert started["listeners"] == 1
+    source = heard["events"][1]
+    assert source["type"] == "source_started" and source["kind"] == "vc" and source["sample_rate"] == 48000
+    assert heard["peakRms"] > 0.01
