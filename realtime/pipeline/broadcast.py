@@ -25,6 +25,10 @@ class TooManyListeners(Exception):
     pass
 
 
+class ChannelBusy(Exception):
+    """Another stream of the account is broadcasting on the channel: two voices would interleave."""
+
+
 @dataclass(slots=True, eq=False)
 class Listener:
     key: tuple[uuid.UUID, str]
@@ -52,6 +56,19 @@ class BroadcastHub:
         self._per_account: dict[uuid.UUID, int] = {}
         self._queue_items = queue_items
         self._channels: dict[tuple[uuid.UUID, str], set[Listener]] = {}
+        self._speakers: dict[tuple[uuid.UUID, str], str] = {}
+
+    def open_source(self, account_id: uuid.UUID, channel: str, session_id: str) -> BroadcastSource:
+        """Claim the channel for one stream until its ``end()``; ChannelBusy while another stream holds it."""
+        key = (account_id, channel)
+        if key in self._speakers:
+            raise ChannelBusy(f"another stream is already broadcasting on channel {channel!r}")
+        self._speakers[key] = session_id
+        return BroadcastSource(self, account_id, channel, session_id)
+
+    def _release(self, account_id: uuid.UUID, channel: str, session_id: str) -> None:
+        if self._speakers.get((account_id, channel)) == session_id:
+            del self._speakers[(account_id, channel)]
 
     def subscribe(self, account_id: uuid.UUID, channel: str, token_id: uuid.UUID | None = None) -> Listener:
         key = (account_id, channel)
@@ -101,13 +118,15 @@ class BroadcastHub:
 
 
 class BroadcastSource:
-    """One stream's side of a channel: ``source_started``, then its audio and events, then ``source_ended`` once."""
+    """One stream's side of a channel (from ``BroadcastHub.open_source``): ``source_started``, its audio and events,
+    then ``source_ended``; ``end()`` also frees the channel, and is safe to call more than once."""
 
     def __init__(self, hub: BroadcastHub, account_id: uuid.UUID, channel: str, session_id: str) -> None:
         self._hub = hub
         self._account_id = account_id
         self.channel = channel
         self._session_id = session_id
+        self._started = False
         self._ended = False
 
     @property
@@ -116,12 +135,16 @@ class BroadcastSource:
 
     def start(self, **fields: Any) -> None:
         self.publish({"type": "source_started", "session_id": self._session_id, **fields})
+        self._started = True
 
     def publish(self, item: BroadcastItem) -> None:
         if not self._ended:
             self._hub.publish(self._account_id, self.channel, item)
 
     def end(self) -> None:
-        if not self._ended:
+        if self._ended:
+            return
+        if self._started:
             self.publish({"type": "source_ended", "session_id": self._session_id})
-            self._ended = True
+        self._ended = True
+        self._hub._release(self._account_id, self.channel, self._session_id)

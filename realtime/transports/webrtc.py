@@ -40,12 +40,14 @@ from realtime.transports.ws_common import (
     ClientMessageError,
     EventSender,
     accept_authenticated,
+    announce_relay,
+    claim_channel,
     open_meter,
     parse_json_message,
     run_to_close,
     validate,
 )
-from realtime.transports.ws_vc import BILLING_OPERATION, VCStartMessage, open_converter, open_relay
+from realtime.transports.ws_vc import BILLING_OPERATION, VCStartMessage, open_converter
 from synthesis.interfaces import Samples
 
 router = APIRouter()
@@ -236,15 +238,16 @@ class WebRTCCall:
             raise ClientMessageError("already_started", "this connection already has a call")
         converter = await open_converter(self._state, self._account, msg)
         session_id = uuid.uuid4().hex
+        self._relay = claim_channel(self._state, self._account, msg.broadcast, session_id)
         self._meter = await open_meter(self._state, self._ws, self._account, BILLING_OPERATION, msg.tag,
-                                       session_id, RATE_HZ)
+                                       session_id, RATE_HZ, self._relay)
         self._session = VCSession(converter, self._state.worker, self._emit, rate_hz=RATE_HZ,
                                   max_backlog_ms=self._state.settings.vc_max_backlog_ms)
         self._start = msg
         started: dict[str, object] = {
             "type": "started", "session_id": session_id, "sample_rate": RATE_HZ, "engine": type(converter).__name__,
             "algorithmic_latency_ms": round(self._session.algorithmic_latency_ms, 1)}
-        self._relay = open_relay(self._state, self._account, msg, session_id, started)
+        announce_relay(self._relay, started, kind="vc", sample_rate=RATE_HZ)
         await self._send.event(started)
 
     async def _on_offer(self, msg: OfferMessage) -> None:

@@ -19,6 +19,7 @@ from billing.accounts import Account
 from billing.errors import BillingError
 from billing.stream_meter import CreditsExhausted, SampleMeter
 from realtime.deps import bearer_token
+from realtime.pipeline.broadcast import BroadcastSource, ChannelBusy
 from realtime.state import AppState
 from synthesis.interfaces import EngineError, VoiceReference
 
@@ -157,15 +158,37 @@ async def find_voice(state: AppState, account: Account, voice_id: str) -> VoiceR
     return voice
 
 
+def claim_channel(state: AppState, account: Account, channel: str | None, session_id: str) -> BroadcastSource | None:
+    """The relay channel a stream asked for (``broadcast``), held until the source's ``end()``."""
+    if channel is None:
+        return None
+    try:
+        return state.broadcast.open_source(account.id, channel, session_id)
+    except ChannelBusy as exc:
+        raise ClientMessageError("channel_busy", str(exc)) from None
+
+
+def announce_relay(relay: BroadcastSource | None, started: dict[str, object], **fields: object) -> None:
+    """Tell the channel's listeners a source started, and the speaker how many listen (``started.listeners``)."""
+    if relay is not None:
+        started["listeners"] = relay.listeners
+        relay.start(**fields)
+
+
 async def open_meter(state: AppState, ws: WebSocket, account: Account, operation: str, tag: str | None,
-                     session_id: str, rate_hz: int) -> SampleMeter:
-    """Rate limit and reserve credits for a new stream; billing refusals become client errors."""
+                     session_id: str, rate_hz: int, relay: BroadcastSource | None = None) -> SampleMeter:
+    """Rate limit and reserve credits for a new stream; billing refusals become client errors (and free the
+    stream's relay channel, if it claimed one)."""
     client = ws.client
     try:
         meter = await state.billing.start_session(account.id, operation, tag, ip=client.host if client else None,
                                                   paid_plan=account.plan != "free", session_id=session_id)
-    except BillingError as exc:
-        raise ClientMessageError(exc.code, exc.message) from None
+    except BaseException as exc:
+        if relay is not None:
+            relay.end()
+        if isinstance(exc, BillingError):
+            raise ClientMessageError(exc.code, exc.message) from None
+        raise
     return SampleMeter(meter, rate_hz)
 
 

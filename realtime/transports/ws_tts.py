@@ -23,6 +23,8 @@ from realtime.transports.ws_common import (
     ClientMessageError,
     EventSender,
     accept_authenticated,
+    announce_relay,
+    claim_channel,
     client_messages,
     find_voice,
     open_meter,
@@ -151,20 +153,16 @@ class TTSConnection:
         session_id = uuid.uuid4().hex
         emit: Emit = await self._convert_stage(voice, engine.sample_rate_hz) if msg.convert else self._emit
         # Billing last among the checks: a refused start must not leave a reservation behind.
+        relay = claim_channel(self._state, self._account, msg.broadcast, session_id)
         meter = await open_meter(self._state, self._ws, self._account, "tts_rvc" if msg.convert else "tts",
-                                 msg.tag, session_id, engine.sample_rate_hz)
+                                 msg.tag, session_id, engine.sample_rate_hz, relay)
         encoder = StreamEncoder(msg.format, msg.sample_rate, engine.sample_rate_hz)
-        relay = None
-        if msg.broadcast is not None:
-            relay = BroadcastSource(self._state.broadcast, self._account.id, msg.broadcast, session_id)
         stream = _Stream(TTSSession(engine, voice, params, emit), encoder, session_id, relay)
         stream.billing = meter
         self._stream = stream
         started: dict[str, object] = {"type": "started", "session_id": session_id, "format": msg.format,
                                       "sample_rate": msg.sample_rate}
-        if relay is not None:
-            started["listeners"] = relay.listeners
-            relay.start(kind="tts", language=language, sample_rate=engine.sample_rate_hz)
+        announce_relay(relay, started, kind="tts", language=language, sample_rate=engine.sample_rate_hz)
         await self._send.event(started)
         stream.task = tg.create_task(self._run(stream))
 

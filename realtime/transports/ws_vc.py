@@ -23,6 +23,8 @@ from realtime.transports.ws_common import (
     ClientMessageError,
     EventSender,
     accept_authenticated,
+    announce_relay,
+    claim_channel,
     client_messages,
     find_voice,
     open_meter,
@@ -51,17 +53,6 @@ class VCStartMessage(BaseModel):
     engine: EngineChoice = "auto"
     tag: str | None = Field(default=None, min_length=1, max_length=64)
     broadcast: str | None = Field(default=None, pattern=CHANNEL_PATTERN)  # relay to /v1/tts/listen listeners
-
-
-def open_relay(state: AppState, account: Account, msg: VCStartMessage, session_id: str,
-               started: dict[str, object]) -> BroadcastSource | None:
-    """The converted voice also goes to the OBS sources on ``msg.broadcast``; adds ``listeners`` to ``started``."""
-    if msg.broadcast is None:
-        return None
-    relay = BroadcastSource(state.broadcast, account.id, msg.broadcast, session_id)
-    started["listeners"] = relay.listeners
-    relay.start(kind="vc", sample_rate=msg.sample_rate)
-    return relay
 
 
 def block_ms(converter: Converter) -> float | None:
@@ -147,8 +138,9 @@ class VCConnection:
             raise ClientMessageError("already_started", "this connection already has a stream")
         converter = await open_converter(self._state, self._account, msg)
         session_id = uuid.uuid4().hex
+        self._relay = claim_channel(self._state, self._account, msg.broadcast, session_id)
         self._meter = await open_meter(self._state, self._ws, self._account, BILLING_OPERATION, msg.tag,
-                                       session_id, msg.sample_rate)
+                                       session_id, msg.sample_rate, self._relay)
         settings = self._state.settings
         session = VCSession(converter, self._state.worker, self._emit, rate_hz=msg.sample_rate,
                             max_backlog_ms=settings.vc_max_backlog_ms)
@@ -157,7 +149,7 @@ class VCConnection:
             "type": "started", "session_id": session_id, "format": msg.format, "sample_rate": msg.sample_rate,
             "engine": type(converter).__name__, "block_ms": block_ms(converter),
             "algorithmic_latency_ms": round(session.algorithmic_latency_ms, 1)}
-        self._relay = open_relay(self._state, self._account, msg, session_id, started)
+        announce_relay(self._relay, started, kind="vc", sample_rate=msg.sample_rate)
         await self._send.event(started)
         self._task = tg.create_task(self._run(session_id))
 

@@ -225,3 +225,26 @@ async def test_live_conversion_can_be_relayed_too(fake_server: RunningServer, sa
     assert heard.events[0]["kind"] == "vc" and heard.events[0]["sample_rate"] == 16000
     assert heard.events[0]["session_id"] == converted.events[0]["session_id"]
     assert len(converted.audio) > 16000 and bytes(heard.audio) == bytes(converted.audio)
+
+
+async def test_one_speaker_per_channel_at_a_time(fake_server: RunningServer) -> None:
+    key, _ = create_account(fake_server)
+    async with connect(fake_server, key) as first:
+        await send(first, type="start", language="pt-BR", broadcast="solo")
+        assert (await next_event(first))["type"] == "started"
+        async with connect(fake_server, key) as second:
+            await send(second, type="start", language="pt-BR", broadcast="solo")
+            refused = await next_event(second)
+            assert refused["type"] == "error" and refused["code"] == "channel_busy"
+            await send(second, type="start", language="pt-BR", broadcast="other")  # the connection stays usable
+            assert (await next_event(second))["type"] == "started"
+    # The first speaker left without 'end': the channel is free again (the server notices the disconnect shortly).
+    for _ in range(50):
+        started, _ = await _speak(fake_server, key, "Oi.", broadcast="solo")
+        if started["type"] == "started":
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("the channel stayed busy after its speaker left")
+    started, spoken = await _speak(fake_server, key, "De novo.", broadcast="solo")
+    assert started["type"] == "started" and spoken.close_code == 1000

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from realtime.pipeline.broadcast import BroadcastHub, Revoked, TooManyListeners
+from realtime.pipeline.broadcast import BroadcastHub, ChannelBusy, Revoked, TooManyListeners
 
 
 async def test_items_reach_only_the_same_account_and_channel() -> None:
@@ -55,3 +55,25 @@ async def test_revoking_a_token_reaches_only_its_listeners() -> None:
     hub.revoke(token)
     assert isinstance(await with_token.get(), Revoked) and with_token.queue.empty()
     assert await with_key.get() == b"\x00" and with_key.queue.empty()
+
+
+async def test_one_source_per_channel_until_it_ends() -> None:
+    hub = BroadcastHub()
+    account = uuid.uuid4()
+    listener = hub.subscribe(account, "obs")
+    source = hub.open_source(account, "obs", "s1")
+    with pytest.raises(ChannelBusy):
+        hub.open_source(account, "obs", "s2")
+    hub.open_source(uuid.uuid4(), "obs", "s3")  # another account's channel of the same name
+    source.start(kind="tts")
+    source.publish(b"\x01")
+    source.end()
+    source.end()
+    source.publish(b"\x02")  # after the end nothing more goes out
+    kinds = [item["type"] if isinstance(item, dict) else item for item in
+             [await listener.get() for _ in range(listener.queue.qsize())]]
+    assert kinds == ["source_started", b"\x01", "source_ended"]
+    refused_early = hub.open_source(account, "obs", "s4")
+    refused_early.end()  # never started: frees the channel without telling listeners
+    assert listener.queue.empty()
+    hub.open_source(account, "obs", "s5")
