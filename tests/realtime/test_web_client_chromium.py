@@ -151,3 +151,25 @@ async def test_obs_source_plays_and_captions_what_the_control_page_speaks(server
         assert audio_gap_s > 0.8 and abs(heard_gap_s - audio_gap_s) < 0.3, shown
     assert await obs.text_content("#caption") == captions[-1]
     assert [e["type"] for e in heard["events"]][-1] == "source_ended"
+
+
+async def test_changing_a_setting_starts_a_new_session(server: RunningServer, page: Any) -> None:
+    key, _ = create_account(server)
+    await page.goto(f"{server.base_url}/tts?api_key={key}&language=pt-BR")
+    await page.wait_for_function("document.getElementById('credits').textContent !== ''")
+    await page.fill("#text", "Primeira sessão.")
+    await page.click("#speak")
+    await page.wait_for_function("window.tts.events.some(e => e.type === 'segment')", timeout=30000)
+    await page.fill("#pitch", "5")
+    await page.dispatch_event("#pitch", "change")
+    await page.wait_for_function("window.tts.state === 'done'", timeout=30000)
+    await page.fill("#text", "Segunda sessão, mais aguda.")
+    await page.click("#speak")
+    await page.click("#end")
+    await page.wait_for_function("window.tts.events.filter(e => e.type === 'done').length === 2", timeout=30000)
+    state = await _state(page)
+    assert state["error"] is None, state["error"]
+    started = [e for e in state["events"] if e["type"] == "started"]
+    assert len(started) == 2 and started[0]["session_id"] != started[1]["session_id"]
+    assert [e["text"] for e in state["events"] if e["type"] == "segment"] == ["Primeira sessão.",
+                                                                               "Segunda sessão, mais aguda."]
