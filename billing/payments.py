@@ -255,9 +255,10 @@ class PaymentService:
                         {**details, "reason": "partially_refunded", "refunded_centavos": refunded},
                         conn=conn,
                     )
+                # refund_share_mc grows with the refunded amount, so target_mc never falls below what was taken.
                 await conn.execute(
                     "UPDATE payments SET refunded_centavos = $2, reversed_mc = $3 WHERE payment_id = $1",
-                    payment_id, refunded, max(target_mc, int(row["reversed_mc"])),
+                    payment_id, refunded, target_mc,
                 )
                 if outcome == "unchanged":
                     outcome = "partially_refunded"

@@ -1,7 +1,8 @@
-"""Channels that relay a TTS stream's output to listeners (an OBS browser source) of the same account.
+"""Channels that relay a stream's output (TTS or live conversion) to listeners (an OBS browser source) of the same
+account.
 
 A stream started with ``broadcast`` publishes, besides sending to its own client, the audio it delivered (PCM at the
-engine's rate) and its events; listeners subscribed to that account's channel receive copies. Publishing never waits:
+stream's rate) and its events; listeners subscribed to that account's channel receive copies. Publishing never waits:
 a listener whose queue is full loses its oldest items, so one stalled OBS source cannot slow the stream.
 """
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
+
+from billing.keys import hash_api_key
 
 TOKEN_PREFIX = "lst_"
 
@@ -20,10 +21,6 @@ class ListenToken:
     channel: str
     label: str | None
     created_at: datetime
-
-
-def _hash(token: str) -> bytes:
-    return hashlib.sha256(token.encode("utf-8")).digest()
 
 
 def _record(row: asyncpg.Record) -> ListenToken:
@@ -44,7 +41,7 @@ class ListenTokenStore:
                 return None
             row = await conn.fetchrow(
                 "INSERT INTO listen_tokens (id, account_id, token_hash, channel, label) VALUES ($1,$2,$3,$4,$5) "
-                "RETURNING *", uuid.uuid4(), account_id, _hash(token), channel, label)
+                "RETURNING *", uuid.uuid4(), account_id, hash_api_key(token), channel, label)
         assert row is not None
         return _record(row), token
 
@@ -61,5 +58,5 @@ class ListenTokenStore:
     async def resolve(self, token: str) -> ListenToken | None:
         if not token.startswith(TOKEN_PREFIX):
             return None
-        row = await self._pool.fetchrow("SELECT * FROM listen_tokens WHERE token_hash = $1", _hash(token))
+        row = await self._pool.fetchrow("SELECT * FROM listen_tokens WHERE token_hash = $1", hash_api_key(token))
         return _record(row) if row else None

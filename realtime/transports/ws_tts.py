@@ -197,8 +197,8 @@ class TTSConnection:
             data = self._stream.encoder.encode(samples) if len(samples) else b""
             if data:
                 await self._send.binary(data)
-            if len(samples):
-                self._publish(float_to_pcm(samples))
+            if self._stream.broadcast is not None and len(samples):
+                self._stream.broadcast.publish(float_to_pcm(samples))
             # METERING-HOOK: audio of frame.duration_ms has now been delivered to the client.
             if billing is not None:
                 usage = await billing.delivered(len(samples))

@@ -37,6 +37,12 @@ async def page(browser: Any) -> Any:
     return await browser.new_page()
 
 
+async def _open_tts(page: Any, server: RunningServer, query: str) -> None:
+    """/tts with these query parameters, once it has loaded the account (its credits show)."""
+    await page.goto(f"{server.base_url}/tts?{query}")
+    await page.wait_for_function("document.getElementById('credits').textContent !== ''")
+
+
 async def _state(page: Any) -> dict[str, Any]:
     state: dict[str, Any] = await page.evaluate("window.tts")
     return state
@@ -53,8 +59,7 @@ async def _wait_done_and_played(page: Any) -> dict[str, Any]:
 
 async def test_records_a_voice_and_plays_speech_as_it_is_generated(server: RunningServer, page: Any) -> None:
     key, _ = create_account(server)
-    await page.goto(f"{server.base_url}/tts?api_key={key}&record_s=6")
-    await page.wait_for_function("document.getElementById('credits').textContent !== ''")
+    await _open_tts(page, server, f"api_key={key}&record_s=6")
 
     await page.fill("#vname", "gravada no navegador")
     await page.click("#record")
@@ -89,8 +94,7 @@ async def test_records_a_voice_and_plays_speech_as_it_is_generated(server: Runni
 
 async def test_live_typing_speaks_before_the_text_is_finished(server: RunningServer, page: Any) -> None:
     key, _ = create_account(server)
-    await page.goto(f"{server.base_url}/tts?api_key={key}&live=1&language=pt-BR")
-    await page.wait_for_function("document.getElementById('credits').textContent !== ''")
+    await _open_tts(page, server, f"api_key={key}&live=1&language=pt-BR")
     await page.click("#text")
     await page.keyboard.type(LIVE_TEXT, delay=40)
     state = await _state(page)
@@ -115,7 +119,7 @@ async def test_a_wrong_key_is_reported_on_the_page(server: RunningServer, page: 
 async def test_obs_source_plays_and_captions_what_the_control_page_speaks(server: RunningServer, browser: Any) -> None:
     key, _ = create_account(server)
     control = await browser.new_page()
-    await control.goto(f"{server.base_url}/tts?api_key={key}&language=pt-BR")
+    await _open_tts(control, server, f"api_key={key}&language=pt-BR")
     await control.fill("#channel", "stage")
     await control.click("#obsurl")
     await control.wait_for_function("window.tts.error !== null || window.tts.obsUrl !== null")
@@ -155,8 +159,7 @@ async def test_obs_source_plays_and_captions_what_the_control_page_speaks(server
 
 async def test_changing_a_setting_starts_a_new_session(server: RunningServer, page: Any) -> None:
     key, _ = create_account(server)
-    await page.goto(f"{server.base_url}/tts?api_key={key}&language=pt-BR")
-    await page.wait_for_function("document.getElementById('credits').textContent !== ''")
+    await _open_tts(page, server, f"api_key={key}&language=pt-BR")
     await page.fill("#text", "Primeira sessão.")
     await page.click("#speak")
     await page.wait_for_function("window.tts.events.some(e => e.type === 'segment')", timeout=30000)
