@@ -13,22 +13,26 @@ missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    2> >(grep -v "^debconf: delaying package configuration" >&2)
 fi
 
 [ -x .venv/bin/python ] || python3.11 -m venv .venv 2>/dev/null || python3 -m venv .venv
-PIP=".venv/bin/python -m pip install -q"
-$PIP --upgrade 'pip<26.2' 'setuptools<81' wheel
+# --no-warn-conflicts: the --no-deps installs below knowingly leave f5-tts extras (gradio, bitsandbytes…) out.
+PIP=".venv/bin/python -m pip install -q --no-warn-conflicts"
+# This machine kind's pip config names optional local indexes that may be absent; pip warns about each. Not ours.
+quiet_pip() { "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
+quiet_pip $PIP --upgrade 'pip<26.2' 'setuptools<81' wheel
 # torch first and pinned: any other version is a multi-GB download.
-$PIP torch==2.13.0
+quiet_pip $PIP torch==2.13.0
 # Packages whose dependency metadata would pull a different torch are installed without deps.
-$PIP --no-deps torchaudio==2.11.0 f5-tts==1.1.22 vocos==0.1.0 encodec==0.1.1
+quiet_pip $PIP --no-deps torchaudio==2.11.0 f5-tts==1.1.22 vocos==0.1.0 encodec==0.1.1
 rm -f .venv/lib/python3.11/site-packages/torchaudio/lib/*.so
 # pyworld builds from source and needs setuptools<81 in its build environment.
-$PIP 'numpy>=1.26,<2.3' 'cython>=3'
-$PIP --no-build-isolation 'pyworld>=0.3.4'
-$PIP -c requirements/constraints.txt -r requirements/runtime.txt
+quiet_pip $PIP 'numpy>=1.26,<2.3' 'cython>=3'
+quiet_pip $PIP --no-build-isolation 'pyworld>=0.3.4'
+quiet_pip $PIP -c requirements/constraints.txt -r requirements/runtime.txt
 if [ "$WITH_DEV" = 1 ]; then
-  $PIP --no-build-isolation -c requirements/constraints.txt -r requirements/dev.txt
+  quiet_pip $PIP --no-build-isolation -c requirements/constraints.txt -r requirements/dev.txt
 fi
-$PIP --no-deps -e .
+quiet_pip $PIP --no-deps -e .
