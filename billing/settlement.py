@@ -71,6 +71,7 @@ class Settler:
             await self._metering.reap_orphans()
 
     async def _heartbeat_loop(self) -> None:
+        failing = False  # an outage is logged when it starts and when it ends, not every beat
         while True:
             await asyncio.sleep(self._beat_s)
             try:
@@ -78,8 +79,17 @@ class Settler:
                                        self._beat_s * 2)
             except asyncio.CancelledError:
                 raise
+            except UNREACHABLE as exc:
+                if not failing:
+                    log.warning("billing heartbeat failed: %s; retrying every %.1f s", type(exc).__name__,
+                                self._beat_s)
+                failing = True
             except Exception:
-                log.warning("billing heartbeat failed", exc_info=True)
+                log.exception("billing heartbeat failed")
+            else:
+                if failing:
+                    log.warning("billing heartbeat restored")
+                failing = False
 
     async def _settle_loop(self) -> None:
         while True:

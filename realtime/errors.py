@@ -54,7 +54,7 @@ _HTTP_CODES = {
 def outage_code(exc: BaseException) -> str | None:
     """``billing_unavailable`` (Redis), ``database_unavailable`` (PostgreSQL) or None for anything else; looks
     inside exception groups (a session's task group wraps what its tasks raise)."""
-    if isinstance(exc, BillingUnavailable | REDIS_UNREACHABLE):
+    if isinstance(exc, (BillingUnavailable, *REDIS_UNREACHABLE)):
         return "billing_unavailable"
     if isinstance(exc, DATABASE_UNREACHABLE):
         return "database_unavailable"
