@@ -41,10 +41,8 @@ class BillingConfig:
     # charges whole chunks without asking first.
     quantum_ms: int = 1000
     settle_interval_s: float = 5.0
+    # A process that has not refreshed its heartbeat (every second) for this long is dead; peers settle its
+    # sessions at their next settlement round, so within owner_ttl_s + settle_interval_s of the crash.
+    owner_ttl_s: float = 15.0
     rate_limits: RateLimitConfig = field(default_factory=RateLimitConfig)
     mercadopago: MercadoPagoConfig = field(default_factory=MercadoPagoConfig)
-
-    @property
-    def owner_ttl_s(self) -> float:
-        """A process that has not refreshed its heartbeat for this long is dead; its sessions are orphans."""
-        return max(10.0 * self.settle_interval_s, 15.0)

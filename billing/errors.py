@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+import asyncpg
+import redis.exceptions
+
+# An outage, not a bad request: the store could not be reached or went away mid-call. asyncpg raises OSError
+# subclasses when it cannot connect at all.
+REDIS_UNREACHABLE: tuple[type[Exception], ...] = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+DATABASE_UNREACHABLE: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError,
+    asyncpg.TooManyConnectionsError, OSError,
+)
+UNREACHABLE = REDIS_UNREACHABLE + DATABASE_UNREACHABLE
+
 
 class BillingError(Exception):
     code = "billing_error"

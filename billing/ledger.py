@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 LEDGER_KINDS = ("signup_grant", "purchase", "usage", "refund", "adjustment")
+
+# What PostgreSQL (or the driver, encoding) refuses in the values themselves: retrying the same write cannot help.
+PERMANENT_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, UnicodeError, ValueError,
+)
 
 
 @dataclass(slots=True, frozen=True)
@@ -84,7 +89,18 @@ class Ledger:
     async def settle_session(self, totals: SessionTotals, *, closed: bool = False) -> int:
         """Write the part of ``totals`` the ledger does not hold yet as one usage entry. Idempotent and
         monotonic (concurrent or repeated calls serialize on the session row); returns the millicredits
-        now settled."""
+        now settled.
+
+        A tag PostgreSQL refuses (stored by an older version that did not validate it) is dropped rather than
+        losing the charge: delivered audio is billed even when its label cannot be kept."""
+        try:
+            return await self._settle(totals, closed)
+        except PERMANENT_ERRORS:
+            if totals.tag is None:
+                raise
+        return await self._settle(replace(totals, tag=None), closed)
+
+    async def _settle(self, totals: SessionTotals, closed: bool) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 "INSERT INTO usage_sessions (id, account_id, operation, tag) VALUES ($1, $2, $3, $4) "

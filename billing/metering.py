@@ -16,6 +16,7 @@ session is then bounded by one chunk instead of zero.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import uuid
 from dataclasses import dataclass
@@ -25,9 +26,11 @@ import redis.exceptions
 
 from billing import pricing
 from billing.config import BillingConfig
-from billing.errors import BillingUnavailable, InsufficientCredits
-from billing.ledger import Ledger, SessionTotals
-from billing.reservations import EXISTS, NO_SESSION, NOT_LOADED, OK, Reply, ReservationStore
+from billing.errors import UNREACHABLE, BillingUnavailable, InsufficientCredits
+from billing.ledger import PERMANENT_ERRORS, Ledger, SessionTotals
+from billing.reservations import EXISTS, NO_SESSION, NOT_LOADED, OK, Reply, ReservationStore, StoredSession
+
+log = logging.getLogger(__name__)
 
 _MAX_ATTEMPTS = 6
 # A rebuild retries while the account's sessions keep changing (right after a Redis flush every live session
@@ -107,40 +110,61 @@ class Metering:
         self._live.pop(session_id, None)
 
     async def load_account(self, account_id: uuid.UUID) -> None:
-        """Rebuild the cached balance from the ledger (truth) and the sessions Redis knows about."""
+        """Rebuild the cached balance from the ledger (truth) and the sessions Redis knows about.
+        Raises BillingUnavailable when Redis or PostgreSQL cannot be reached."""
         acct = str(account_id)
-        for attempt in range(_LOAD_ATTEMPTS):
-            ver, sids = await self.store.load_inputs(acct)
-            ledger_sum, settled = await self.ledger.snapshot(account_id, sids)
-            if await self.store.load(acct, ver, ledger_sum, settled):
-                return
-            await asyncio.sleep(random.uniform(0, _LOAD_BACKOFF_S * min(attempt + 1, 10)))
+        try:
+            for attempt in range(_LOAD_ATTEMPTS):
+                ver, sids = await self.store.load_inputs(acct)
+                ledger_sum, settled = await self.ledger.snapshot(account_id, sids)
+                if await self.store.load(acct, ver, ledger_sum, settled):
+                    return
+                await asyncio.sleep(random.uniform(0, _LOAD_BACKOFF_S * min(attempt + 1, 10)))
+        except UNREACHABLE as exc:
+            raise BillingUnavailable("billing store unreachable") from exc
         raise BillingUnavailable("account balance kept changing while loading")
 
     async def available_mc(self, account_id: uuid.UUID) -> int:
         """Credits free to spend now (ledger minus unsettled usage and reservations)."""
         for _ in range(_MAX_ATTEMPTS):
-            value = await self.store.cached_avail(str(account_id))
+            try:
+                value = await self.store.cached_avail(str(account_id))
+            except UNREACHABLE as exc:
+                raise BillingUnavailable("billing store unreachable") from exc
             if value is not None:
                 return value
             await self.load_account(account_id)
         raise BillingUnavailable("could not load the account balance")
 
     async def reap_orphans(self) -> int:
-        """Settle and release sessions whose process died (or that ended unsettled); returns how many."""
+        """Settle and release sessions whose process died (or that ended unsettled); returns how many.
+
+        Each session is settled on its own: one that can never be settled (the ledger refuses its values) is
+        quarantined and the others go on. An outage (Redis or PostgreSQL unreachable) stops the round; the
+        next one retries."""
         reaped = 0
         for s in await self.store.stored_sessions():
             if s.owner == self.owner and (s.session_id in self._live or s.session_id in self._opening):
                 continue
             if s.owner != self.owner and not s.closed and await self.store.owner_alive(s.owner):
                 continue
-            totals = SessionTotals(
-                s.session_id, uuid.UUID(s.account_id), s.operation, s.tag, s.charged_mc, s.audio_ms
-            )
-            await self.ledger.settle_session(totals, closed=True)
+            try:
+                totals = SessionTotals(
+                    s.session_id, uuid.UUID(s.account_id), s.operation, s.tag, s.charged_mc, s.audio_ms
+                )
+                await self.ledger.settle_session(totals, closed=True)
+            except PERMANENT_ERRORS as exc:
+                await self._quarantine(s, exc)
+                continue
             await self.store.release(s.account_id, s.session_id)
             reaped += 1
         return reaped
+
+    async def _quarantine(self, s: StoredSession, exc: Exception) -> None:
+        # Moved out of the reaper's set, so this is logged once; its totals stay in Redis for an operator.
+        await self.store.quarantine(s, type(exc).__name__)
+        log.error("billing session %s (account %s) cannot be settled (%s); quarantined under %s",
+                  s.session_id, s.account_id, type(exc).__name__, self.store.quarantine_key)
 
 
 class SessionMeter:
@@ -240,7 +264,7 @@ class SessionMeter:
                 try:
                     reply = await self._call("reserve", need)
                     self._reserved_mc, self._avail_mc = reply.reserved_mc, reply.avail_mc
-                except (redis.exceptions.RedisError, OSError) as exc:
+                except (redis.exceptions.RedisError, OSError, BillingUnavailable) as exc:
                     if self._reserved_mc <= 0:
                         raise BillingUnavailable("billing store unreachable") from exc
             return min(audio_ms, pricing.payable_ms(self._delivered_ms, self._reserved_mc, self.rate_mc_per_min))
@@ -258,7 +282,7 @@ class SessionMeter:
             try:
                 reply = await self._call("charge")
                 self._reserved_mc, self._avail_mc = reply.reserved_mc, reply.avail_mc
-            except (redis.exceptions.RedisError, OSError):
+            except (redis.exceptions.RedisError, OSError, BillingUnavailable):
                 # Redis is unreachable: count locally (settlement then uses these totals); sync next call.
                 self._redis_behind = True
                 delta = self._charged_mc - before

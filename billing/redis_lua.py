@@ -6,7 +6,8 @@ Per account A (every key carries the hash tag ``{A}``):
   ``bill:{A}:ver``            token changed by every event a loader must not miss (purchase, session close)
   ``bill:{A}:sessions``       ids of sessions that hold usage or reservations in Redis
   ``bill:{A}:s:<sid>``        hash: owner, op, tag, charged, audio_ms, reserved, closed
-Global: ``bill:live`` (members ``A|sid``, for the orphan reaper), ``bill:owner:<id>`` (process heartbeat).
+Global: ``bill:live`` (members ``A|sid``, for the orphan reaper), ``bill:owner:<id>`` (process heartbeat),
+``bill:quarantine`` (hash ``A|sid`` -> JSON: sessions the ledger refused to settle, kept for an operator).
 
 Status codes in replies: 1 ok, 0 refused (no credits), -1 account not loaded, -2 session unknown,
 -3 session already exists, -4 loader raced a change (retry).
@@ -90,6 +91,18 @@ if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
 local reserved = tonumber(redis.call('HGET', KEYS[2], 'reserved'))
 if reserved > 0 and redis.call('EXISTS', KEYS[1]) == 1 then redis.call('INCRBY', KEYS[1], reserved) end
 redis.call('HSET', KEYS[2], 'reserved', 0, 'closed', 1)
+return reserved
+"""
+
+# A session the ledger can never settle: give back its reservation and take it off the reaper's list. Its hash
+# stays in the account's set, so the cached balance still counts its usage.
+# KEYS: avail, sess, live, quarantine   ARGV: live_member, record
+QUARANTINE = """
+local reserved = tonumber(redis.call('HGET', KEYS[2], 'reserved') or '0')
+if reserved > 0 and redis.call('EXISTS', KEYS[1]) == 1 then redis.call('INCRBY', KEYS[1], reserved) end
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HSET', KEYS[2], 'reserved', 0, 'closed', 1) end
+redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('HSET', KEYS[4], ARGV[1], ARGV[2])
 return reserved
 """
 

@@ -3,8 +3,9 @@ rebuilt from PostgreSQL plus the live sessions' own totals (see billing/redis_lu
 
 from __future__ import annotations
 
+import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -51,6 +52,7 @@ class ReservationStore:
         self._charge = redis.register_script(redis_lua.CHARGE)
         self._release = redis.register_script(redis_lua.RELEASE)
         self._mark_closed = redis.register_script(redis_lua.MARK_CLOSED)
+        self._quarantine = redis.register_script(redis_lua.QUARANTINE)
         self._reregister = redis.register_script(redis_lua.REREGISTER)
         self._invalidate = redis.register_script(redis_lua.INVALIDATE)
         self._load = redis.register_script(redis_lua.LOAD)
@@ -65,6 +67,10 @@ class ReservationStore:
     @property
     def live_key(self) -> str:
         return f"{self._prefix}bill:live"
+
+    @property
+    def quarantine_key(self) -> str:
+        return f"{self._prefix}bill:quarantine"
 
     def owner_key(self, owner: str) -> str:
         return f"{self._prefix}bill:owner:{owner}"
@@ -125,6 +131,17 @@ class ReservationStore:
     async def mark_closed(self, account_id: str, session_id: str) -> int:
         keys = [self._acct(account_id, "avail"), self._sess(account_id, session_id)]
         return int(await self._mark_closed(keys=keys, args=[]))
+
+    async def quarantine(self, session: StoredSession, reason: str) -> None:
+        """Set aside a session the ledger refuses, so that the reaper stops retrying it."""
+        member = self._member(session.account_id, session.session_id)
+        keys = [self._acct(session.account_id, "avail"), self._sess(session.account_id, session.session_id),
+                self.live_key, self.quarantine_key]
+        record = json.dumps({**asdict(session), "reason": reason})
+        await self._quarantine(keys=keys, args=[member, record])
+
+    async def quarantined_count(self) -> int:
+        return int(await self._redis.hlen(self.quarantine_key))
 
     async def reregister(
         self,

@@ -9,6 +9,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from billing.config import BillingConfig
+from billing.errors import REDIS_UNREACHABLE, BillingUnavailable
 from billing.ledger import Ledger
 from billing.metering import Metering, SessionMeter
 from billing.mp_gateway import MercadoPagoGateway
@@ -67,5 +68,8 @@ class BillingServices:
     ) -> SessionMeter:
         """What a streaming transport calls on ``start``: rate limit, then open a meter. Raises RateLimited,
         InsufficientCredits or BillingUnavailable (all ``BillingError`` with a ``code``)."""
-        await self.limiter.enforce("session_start", api_key=api_key or str(account_id), ip=ip, paid=paid_plan)
+        try:
+            await self.limiter.enforce("session_start", api_key=api_key or str(account_id), ip=ip, paid=paid_plan)
+        except REDIS_UNREACHABLE as exc:
+            raise BillingUnavailable("billing store unreachable") from exc
         return await self.metering.open(account_id, operation, tag, session_id)

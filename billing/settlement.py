@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 
+from billing.errors import UNREACHABLE
 from billing.metering import Metering
 
 log = logging.getLogger(__name__)
@@ -25,9 +26,15 @@ class Settler:
 
     async def start(self) -> int:
         """Announce this process, settle orphans left by dead ones, then settle periodically.
-        Returns the number of orphaned sessions settled now."""
+        Returns the number of orphaned sessions settled now. Never fails because of stored sessions: what
+        cannot be settled now is left to the periodic rounds."""
         await self._metering.store.heartbeat(self._metering.owner, self._ttl_ms)
-        reaped = await self._metering.reap_orphans()
+        reaped = 0
+        try:
+            reaped = await asyncio.wait_for(self._metering.reap_orphans(), _STEP_TIMEOUT_S)
+        except Exception as exc:
+            log.warning("settling orphaned sessions at start-up failed (%s); retrying every %.0f s",
+                        type(exc).__name__, self._interval_s)
         self._tasks = [asyncio.create_task(self._heartbeat_loop(), name="billing-heartbeat"),
                        asyncio.create_task(self._settle_loop(), name="billing-settler")]
         return reaped
@@ -46,14 +53,25 @@ class Settler:
             await self._metering.store.drop_heartbeat(self._metering.owner)
 
     async def settle_live(self) -> None:
+        """Write every live session's usage so far; one that fails does not hold back the others (its totals
+        stay in the meter and are written at its end, or by the reaper)."""
+        failed: Exception | None = None
         for meter in self._metering.live_meters():
-            await meter.settle()
+            try:
+                await meter.settle()
+            except Exception as exc:
+                failed = failed or exc
+        if failed is not None:
+            raise failed
 
     async def step(self) -> None:
-        await self.settle_live()
-        await self._metering.reap_orphans()
+        try:
+            await self.settle_live()
+        finally:
+            await self._metering.reap_orphans()
 
     async def _heartbeat_loop(self) -> None:
+        failing = False  # an outage is logged when it starts and when it ends, not every beat
         while True:
             await asyncio.sleep(self._beat_s)
             try:
@@ -61,8 +79,17 @@ class Settler:
                                        self._beat_s * 2)
             except asyncio.CancelledError:
                 raise
+            except UNREACHABLE as exc:
+                if not failing:
+                    log.warning("billing heartbeat failed: %s; retrying every %.1f s", type(exc).__name__,
+                                self._beat_s)
+                failing = True
             except Exception:
-                log.warning("billing heartbeat failed", exc_info=True)
+                log.exception("billing heartbeat failed")
+            else:
+                if failing:
+                    log.warning("billing heartbeat restored")
+                failing = False
 
     async def _settle_loop(self) -> None:
         while True:
@@ -71,6 +98,8 @@ class Settler:
                 await asyncio.wait_for(self.step(), _STEP_TIMEOUT_S)
             except asyncio.CancelledError:
                 raise
+            except UNREACHABLE as exc:
+                # Redis or PostgreSQL outage: the next step retries; nothing is lost (meters keep totals).
+                log.warning("billing settlement step failed: %s unreachable", type(exc).__name__)
             except Exception:
-                # Redis or PostgreSQL hiccup: the next step retries; nothing is lost (meters keep totals).
                 log.exception("billing settlement step failed")

@@ -12,7 +12,7 @@ import asyncpg
 import orjson
 import redis.asyncio as aioredis
 from fastapi import APIRouter, Header, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from billing import mp_signature
@@ -24,6 +24,7 @@ from billing.runtime import BillingServices
 from realtime.config import Settings
 from realtime.deps import AccountDep, StateDep, bearer_token
 from realtime.errors import ApiError, error_body
+from realtime.validation import Key
 
 router = APIRouter(tags=["billing"])
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ def _aware(value: datetime) -> datetime:
 
 # payments ---------------------------------------------------------------------------------------------------
 class CheckoutRequest(BaseModel):
-    plan: str = Field(min_length=1, max_length=32)
+    plan: Key
 
 
 @router.post("/v1/payments/checkout")
@@ -132,7 +133,7 @@ async def checkout(
     body: CheckoutRequest,
     account: AccountDep,
     state: StateDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=64)] = None,
+    idempotency_key: Annotated[Key | None, Header(alias="Idempotency-Key")] = None,
 ) -> dict[str, str]:
     """A Checkout Pro preference for a plan; send ``Idempotency-Key`` to make retries return the same one."""
     try:
@@ -195,17 +196,18 @@ class RateLimitMiddleware:
             return
         request = Request(scope)
         token = bearer_token(request) if action != "signup" else None
-        account = await state.accounts.by_api_key(token) if token else None
         ip = request.client.host if request.client else None
         try:
+            account = await state.accounts.by_api_key(token) if token else None
             await _billing(state).limiter.enforce(
                 action, api_key=token if account else None, ip=ip, paid=bool(account and account.plan != "free"))
         except RateLimited as exc:
             await _reject(send, exc)
             return
-        except Exception:
-            # Rate limiting fails open: a Redis outage must not take sign-up and uploads down with it.
-            log.warning("rate limiter unavailable", exc_info=True)
+        except Exception as exc:
+            # Rate limiting fails open: a Redis outage must not take sign-up and uploads down with it (and a
+            # PostgreSQL outage is answered by the endpoint itself, 503).
+            log.warning("rate limiter unavailable (%s)", type(exc).__name__)
         await self.app(scope, receive, send)
 
 

@@ -14,6 +14,7 @@ from realtime.deps import AccountDep, StateDep
 from realtime.errors import ApiError
 from realtime.pipeline.broadcast import CHANNEL_PATTERN
 from realtime.storage.listen_tokens import ListenToken
+from realtime.validation import Label
 
 router = APIRouter(tags=["obs"])
 
@@ -23,7 +24,7 @@ MAX_TOKENS_PER_ACCOUNT = 20
 class CreateListenToken(BaseModel):
     model_config = ConfigDict(extra="forbid")
     channel: str = Field(default="obs", pattern=CHANNEL_PATTERN)
-    label: str | None = Field(default=None, max_length=100)
+    label: Label | None = None
 
 
 class ListenTokenView(BaseModel):

@@ -41,6 +41,11 @@ async def collect(state: AppState) -> dict[str, Any]:
         "tts_cache": {"enabled": False},
         "relay": {"channels": state.broadcast.channel_count, "listeners": state.broadcast.total_listeners},
     }
+    try:
+        quarantined: int | None = await state.billing.store.quarantined_count()
+    except (RedisError, TimeoutError, OSError):
+        quarantined = None
+    out["billing"] = {"quarantined_sessions": quarantined}
     cache = state.tts_cache
     if cache is not None:
         try:
@@ -75,6 +80,9 @@ async def metrics(state: StateDep) -> str:
     metric("worker_queue_wait_ms_mean", "gauge", wk["mean_queue_wait_ms"], "mean time a job waited in the queue")
     metric("worker_batches_total", "counter", wk["batches"], "batched model calls")
     metric("relay_listeners", "gauge", data["relay"]["listeners"], "OBS sources listening on relay channels")
+    if (quarantined := data["billing"]["quarantined_sessions"]) is not None:
+        metric("billing_quarantined_sessions", "gauge", quarantined,
+               "stored sessions the ledger refused to settle, set aside for an operator")
     c = data["tts_cache"]
     if c.get("available"):
         metric("tts_cache_hits_total", "counter", c["hits"], "sentences served from the synthesis cache")

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from billing.plans import voice_limit
 from realtime.deps import AccountDep, StateDep
 from realtime.errors import ApiError
+from realtime.validation import ReferenceText, VoiceName
 from realtime.voices.reference_audio import ReferenceAudioError, prepare_reference
 from realtime.voices.store import Voice, VoiceLimitReached
 from synthesis.interfaces import LANGUAGES
@@ -59,15 +60,15 @@ async def create_voice(
     request: Request,
     account: AccountDep,
     state: StateDep,
-    name: Annotated[str, Form(min_length=1, max_length=100)],
+    name: Annotated[VoiceName, Form()],
     language: Annotated[str, Form()],
     audio: Annotated[UploadFile, File()],
-    reference_text: Annotated[str | None, Form(max_length=2000)] = None,
+    reference_text: Annotated[ReferenceText | None, Form()] = None,
 ) -> VoiceView:
     limit = state.settings.max_upload_bytes
     if language not in LANGUAGES:
         raise ApiError(422, "invalid_language", f"language must be one of {', '.join(LANGUAGES)}")
-    text = (reference_text or "").strip() or None
+    text = reference_text or None
     if state.settings.tts_engine == "f5" and text is None:
         raise ApiError(422, "reference_text_required", "reference_text is required: the F5 engine needs the words "
                        "spoken in the reference audio")
@@ -80,7 +81,7 @@ async def create_voice(
     except ReferenceAudioError as exc:
         raise ApiError(422, exc.code, exc.message) from None
     try:
-        voice = await state.voices.create(account.id, name.strip(), language, text, ref, voice_limit(account.plan))
+        voice = await state.voices.create(account.id, name, language, text, ref, voice_limit(account.plan))
     except VoiceLimitReached as exc:
         raise ApiError(409, "voice_limit_reached",
                        f"the {account.plan} plan allows {exc.args[0]} voices; delete one or upgrade") from None

@@ -207,6 +207,9 @@ class WebRTCCall:
                     await self._handle(parse_json_message(message.get("text") or ""))
                 except ClientMessageError as exc:
                     await self._send.error(exc.code, exc.message)
+                    if exc.close_code is not None:
+                        await self._send.close(exc.close_code, exc.code)
+                        return
         finally:
             # The socket is the call: closing the peer connection ends the pump (its track stops) and the session.
             if self._session is not None:

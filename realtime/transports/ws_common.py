@@ -16,9 +16,10 @@ from starlette.types import Message
 from starlette.websockets import WebSocketState
 
 from billing.accounts import Account
-from billing.errors import BillingError
+from billing.errors import BillingError, BillingUnavailable
 from billing.stream_meter import CreditsExhausted, SampleMeter
 from realtime.deps import bearer_token
+from realtime.errors import CLOSE_TRY_AGAIN
 from realtime.pipeline.broadcast import BroadcastSource, ChannelBusy
 from realtime.state import AppState
 from synthesis.interfaces import EngineError, VoiceReference
@@ -41,10 +42,13 @@ class ClientTooSlow(Exception):
 
 
 class ClientMessageError(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    """Answered with an ``error`` event; with ``close_code`` the socket is closed after it."""
+
+    def __init__(self, code: str, message: str, close_code: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.close_code = close_code
 
 
 def describe_validation(exc: ValidationError) -> str:
@@ -186,6 +190,8 @@ async def open_meter(state: AppState, ws: WebSocket, account: Account, operation
     except BaseException as exc:
         if relay is not None:
             relay.end()
+        if isinstance(exc, BillingUnavailable):
+            raise ClientMessageError(exc.code, exc.message, CLOSE_TRY_AGAIN) from None
         if isinstance(exc, BillingError):
             raise ClientMessageError(exc.code, exc.message) from None
         raise
@@ -196,7 +202,8 @@ async def run_to_close(send: EventSender, run: Awaitable[None], *, label: str, c
                        engine_close_code: int = CLOSE_INTERNAL,
                        before_credits_error: Callable[[], Awaitable[None]] | None = None) -> None:
     """Await a stream's session and end the socket as its outcome asks: credits ran out → ``insufficient_credits``
-    and 4402; an engine failure → its error and ``engine_close_code``; anything else → ``internal_error`` and 1011;
+    and 4402; an engine failure → its error and ``engine_close_code``; the billing store unreachable →
+    ``billing_unavailable`` and 1013; anything else → ``internal_error`` and 1011;
     a client that stopped reading is dropped. Never raises (cancellation aside)."""
     try:
         await run
@@ -212,6 +219,11 @@ async def run_to_close(send: EventSender, run: Awaitable[None], *, label: str, c
         with contextlib.suppress(Exception):
             await send.error(exc.code, exc.message)
             await send.close(engine_close_code, "conversion failed")
+    except BillingUnavailable as exc:
+        log.warning("%s: billing store unreachable; stream ended", label)
+        with contextlib.suppress(Exception):
+            await send.error(exc.code, "the billing store is unreachable; try again shortly")
+            await send.close(CLOSE_TRY_AGAIN, exc.code)
     except Exception:
         log.exception("%s failed", label)
         with contextlib.suppress(Exception):

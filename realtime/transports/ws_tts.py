@@ -32,6 +32,7 @@ from realtime.transports.ws_common import (
     run_to_close,
     validate,
 )
+from realtime.validation import Tag
 from synthesis.interfaces import LANGUAGES, EngineError, SynthesisParams, VoiceReference
 
 router = APIRouter()
@@ -41,7 +42,7 @@ IDLE_TIMEOUT_S = 300.0
 
 
 class StartMessage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     type: Literal["start"]
     voice_id: str | None = None
     language: str | None = None
@@ -49,7 +50,7 @@ class StartMessage(BaseModel):
     sample_rate: int = Field(default=24000, ge=8000, le=48000)
     speed: float = Field(default=1.0, ge=0.5, le=2.0)
     pitch: float = Field(default=0.0, ge=-12, le=12)
-    tag: str | None = Field(default=None, min_length=1, max_length=64)  # usage reporting label
+    tag: Tag | None = None  # usage reporting label
     convert: bool = False  # pass the speech through the voice's RVC model (TTS → RVC)
     broadcast: str | None = Field(default=None, pattern=CHANNEL_PATTERN)  # relay to /v1/tts/listen on this channel
 
@@ -110,6 +111,9 @@ class TTSConnection:
                 await self._handle(parse_json_message(message.get("text") or ""), tg)
             except (ClientMessageError, SessionInputError) as exc:
                 await self._send.error(exc.code, exc.message)
+                if isinstance(exc, ClientMessageError) and exc.close_code is not None:
+                    await self._send.close(exc.close_code, exc.code)
+                    return
 
     async def _handle(self, data: dict[str, object], tg: asyncio.TaskGroup) -> None:
         kind = data["type"]

@@ -32,6 +32,7 @@ from realtime.transports.ws_common import (
     run_to_close,
     validate,
 )
+from realtime.validation import Tag
 from synthesis.interfaces import Converter, EngineError
 
 router = APIRouter()
@@ -43,7 +44,7 @@ BILLING_OPERATION = "conversion"
 
 
 class VCStartMessage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     type: Literal["start"]
     voice_id: str
     sample_rate: int = 16000
@@ -51,7 +52,7 @@ class VCStartMessage(BaseModel):
     pitch_shift: float = Field(default=0.0, ge=-12, le=12)
     block_ms: int | None = Field(default=None, ge=20, le=1000)
     engine: EngineChoice = "auto"
-    tag: str | None = Field(default=None, min_length=1, max_length=64)
+    tag: Tag | None = None
     broadcast: str | None = Field(default=None, pattern=CHANNEL_PATTERN)  # relay to /v1/tts/listen listeners
 
 
@@ -105,6 +106,9 @@ class VCConnection:
                         await self._handle(parse_json_message(message.get("text") or ""), tg)
                 except ClientMessageError as exc:
                     await self._send.error(exc.code, exc.message)
+                    if exc.close_code is not None:
+                        await self._send.close(exc.close_code, exc.code)
+                        return
         finally:
             if self._task is not None and not self._ended:
                 self._task.cancel()
