@@ -10,10 +10,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import orjson
-from fastapi import WebSocket
+from anyio import BrokenResourceError, ClosedResourceError
+from fastapi import WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ValidationError
 from starlette.types import Message
 from starlette.websockets import WebSocketState
+from uvicorn.protocols.utils import ClientDisconnected
+from websockets.exceptions import ConnectionClosed
 
 from billing.accounts import Account
 from billing.errors import BillingError
@@ -38,6 +41,14 @@ SEND_TIMEOUT_S = 15.0
 
 class ClientTooSlow(Exception):
     pass
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """The client went away (a send or receive on a closed socket), alone or as every error of a task group."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(is_disconnect(e) for e in exc.exceptions)
+    return isinstance(exc, WebSocketDisconnect | ClientDisconnected | ConnectionClosed | ClosedResourceError |
+                      BrokenResourceError)
 
 
 class ClientMessageError(Exception):
@@ -212,7 +223,10 @@ async def run_to_close(send: EventSender, run: Awaitable[None], *, label: str, c
         with contextlib.suppress(Exception):
             await send.error(exc.code, exc.message)
             await send.close(engine_close_code, "conversion failed")
-    except Exception:
+    except Exception as exc:
+        if is_disconnect(exc):
+            log.info("%s: client disconnected", label)
+            return
         log.exception("%s failed", label)
         with contextlib.suppress(Exception):
             await send.error("internal_error", "the stream failed unexpectedly")
