@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -49,6 +50,22 @@ def is_disconnect(exc: BaseException) -> bool:
         return all(is_disconnect(e) for e in exc.exceptions)
     return isinstance(exc, WebSocketDisconnect | ClientDisconnected | ConnectionClosed | ClosedResourceError |
                       BrokenResourceError)
+
+
+def quiet_disconnects(handler: Callable[[WebSocket], Awaitable[None]]) -> Callable[[WebSocket], Awaitable[None]]:
+    """A WebSocket route under this decorator ends quietly when its client goes away, whatever it was sending:
+    a disconnect is routine, not an "Exception in ASGI application"."""
+
+    @functools.wraps(handler)
+    async def route(ws: WebSocket) -> None:
+        try:
+            await handler(ws)
+        except Exception as exc:
+            if not is_disconnect(exc):
+                raise
+            log.debug("%s: client disconnected", ws.url.path)
+
+    return route
 
 
 class ClientMessageError(Exception):

@@ -92,6 +92,19 @@ async def _listener_mid_relay(server: RunningServer, key: str, abrupt: bool) -> 
         await _event(speaker, "cancelled")
 
 
+async def _vanish_right_after(server: RunningServer, key: str, path: str, message: dict[str, Any] | str) -> None:
+    """Send one message and reset at once: the server answers (``started``, an ``error``) to a socket already gone."""
+    ws = await _connect(server, key, path)
+    await ws.send(message if isinstance(message, str) else json.dumps(message))
+    _reset(ws)
+
+
+async def _vanish_before_auth_reply(server: RunningServer) -> None:
+    for path in ("/v1/tts/stream", "/v1/vc/stream", "/v1/tts/listen", "/v1/webrtc/signal"):
+        ws = await _connect(server, "wrong-key", path)
+        _reset(ws)
+
+
 def _upload_cut_off(server: RunningServer, headers: dict[str, str], wav: Path) -> None:
     """A multipart voice upload whose body stops halfway (the Content-Length promised more), then a reset."""
     boundary = "duble-test-boundary"
@@ -129,6 +142,15 @@ async def _vanish_and_check(server: RunningServer, tmp_path: Path) -> None:
             await _tts_mid_audio(server, key, abrupt)
             await _vc_mid_audio(server, key, voice_id, abrupt)
             await _listener_mid_relay(server, key, abrupt)
+        for path, message in [("/v1/tts/stream", {"type": "start", "language": "pt-BR"}),
+                              ("/v1/tts/stream", "not json"),
+                              ("/v1/vc/stream", {"type": "start", "voice_id": voice_id}),
+                              ("/v1/vc/stream", {"type": "nope"}),
+                              ("/v1/tts/listen?channel=obs", {"type": "text", "text": "oi"}),
+                              ("/v1/webrtc/signal", {"type": "start", "voice_id": voice_id}),
+                              ("/v1/webrtc/signal", "not json")]:
+            await _vanish_right_after(server, key, path, message)
+        await _vanish_before_auth_reply(server)
     for _ in range(ROUNDS):
         _upload_cut_off(server, headers, wav)
     await _wait_no_live_sessions(server)
