@@ -14,13 +14,16 @@ def _serve(args: argparse.Namespace) -> int:
     from realtime import log_redaction
     from realtime.app import create_app
     from realtime.config import Settings
+    from realtime.http_protocol import bounded_headers_protocol
 
     overrides = {k: v for k, v in {"host": args.host, "port": args.port, "tts_engine": args.tts_engine,
                                    "f5_dir": args.f5_dir, "f5_nfe_steps": args.f5_nfe_steps,
                                    "device": args.device, "content_encoder_dir": args.content_encoder}.items()
                  if v is not None}
     settings = Settings(**overrides)
+    http = bounded_headers_protocol(settings.http_header_timeout_s, settings.http_max_header_bytes)
     config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, loop="uvloop",
+                            http=http, timeout_keep_alive=settings.http_keep_alive_s,
                             ws_max_size=1 << 20, log_level=args.log_level,
                             proxy_headers=bool(settings.forwarded_allow_ips),
                             forwarded_allow_ips=settings.forwarded_allow_ips or None)

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     # Proxies (comma-separated IPs or CIDRs, "*" for any) whose X-Forwarded-For / -Proto are believed; empty: none,
     # so a client cannot dodge the per-IP limits with a forged header.
     forwarded_allow_ips: str = ""
+    # A connection whose request headers are not complete this long after their first byte is closed.
+    http_header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    http_max_header_bytes: int = Field(default=64 * 1024, ge=4096, le=1024 * 1024)
+    http_keep_alive_s: int = Field(default=5, ge=1, le=300)
     # When set, /v1/stats and /metrics need "Authorization: Bearer <metrics_token>" (a scraper's secret).
     metrics_token: SecretStr = SecretStr("")
 

@@ -10,7 +10,7 @@ from tests.servers import RunningServer, run_server
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """The default server (embedded engines), shared by the whole test session."""
+    """The default server (embedded engines), shared by the whole test session (never read its log)."""
     with run_server(tmp_path_factory.mktemp("server")) as srv:
         yield srv
 
@@ -22,8 +22,7 @@ def samples_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def fake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """A server on the deterministic tone engine: fast protocol and REST tests."""
-    # Info level, so tests can check what the access log shows (and that it hides API keys).
-    with run_server(tmp_path_factory.mktemp("fake-server"), {"DUBLE_TTS_ENGINE": "fake"},
-                    args=["--log-level", "info"]) as srv:
+    """A server on the deterministic tone engine: fast protocol and REST tests. Shared, so no test may read its log
+    (what earlier tests caused is in it): a test that checks a log starts its own server and reads it after exit."""
+    with run_server(tmp_path_factory.mktemp("fake-server"), {"DUBLE_TTS_ENGINE": "fake"}) as srv:
         yield srv

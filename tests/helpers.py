@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -103,3 +104,17 @@ def decode_bytes(data: bytes) -> tuple[np.ndarray, int]:
         resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
         parts = [f.to_ndarray().reshape(-1) for frame in c.decode(stream) for f in resampler.resample(frame)]
     return np.concatenate(parts).astype(np.float32), int(rate)
+
+
+async def wait_until(condition: Callable[[], bool], timeout_s: float = 30) -> None:
+    """Wait for ``condition`` (state a component exposes) to hold, however slow the machine, for ``timeout_s``."""
+    import asyncio
+    import time
+
+    import pytest
+
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not reached within {timeout_s} s")
+        await asyncio.sleep(0.002)

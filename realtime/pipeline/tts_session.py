@@ -120,7 +120,8 @@ class TTSSession:
             finally:
                 if not self._current.done():
                     self._current.cancel()
-                    await asyncio.gather(self._current, return_exceptions=True)
+                # Also when this task was cancelled just as the sentence failed: its error is then moot, not lost.
+                await asyncio.gather(self._current, return_exceptions=True)
             if not self._current.cancelled():
                 self._current.result()
             self._current = None

@@ -44,6 +44,7 @@ from realtime.transports.ws_common import (
     claim_channel,
     open_meter,
     parse_json_message,
+    quiet_disconnects,
     run_to_close,
     validate,
 )
@@ -350,6 +351,7 @@ class WebRTCCall:
 
 
 @router.websocket("/v1/webrtc/signal")
+@quiet_disconnects
 async def webrtc_signal(ws: WebSocket) -> None:
     if (auth := await accept_authenticated(ws)) is not None:
         state, account = auth

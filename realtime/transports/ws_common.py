@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import orjson
-from fastapi import WebSocket
+from anyio import BrokenResourceError, ClosedResourceError
+from fastapi import WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ValidationError
 from starlette.types import Message
 from starlette.websockets import WebSocketState
+from uvicorn.protocols.utils import ClientDisconnected
+from websockets.exceptions import ConnectionClosed
 
 from billing.accounts import Account
 from billing.errors import BillingError, BillingUnavailable
@@ -39,6 +43,30 @@ SEND_TIMEOUT_S = 15.0
 
 class ClientTooSlow(Exception):
     pass
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """The client went away (a send or receive on a closed socket), alone or as every error of a task group."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(is_disconnect(e) for e in exc.exceptions)
+    return isinstance(exc, WebSocketDisconnect | ClientDisconnected | ConnectionClosed | ClosedResourceError |
+                      BrokenResourceError)
+
+
+def quiet_disconnects(handler: Callable[[WebSocket], Awaitable[None]]) -> Callable[[WebSocket], Awaitable[None]]:
+    """A WebSocket route under this decorator ends quietly when its client goes away, whatever it was sending:
+    a disconnect is routine, not an "Exception in ASGI application"."""
+
+    @functools.wraps(handler)
+    async def route(ws: WebSocket) -> None:
+        try:
+            await handler(ws)
+        except Exception as exc:
+            if not is_disconnect(exc):
+                raise
+            log.debug("%s: client disconnected", ws.url.path)
+
+    return route
 
 
 class ClientMessageError(Exception):
@@ -224,7 +252,10 @@ async def run_to_close(send: EventSender, run: Awaitable[None], *, label: str, c
         with contextlib.suppress(Exception):
             await send.error(exc.code, "the billing store is unreachable; try again shortly")
             await send.close(CLOSE_TRY_AGAIN, exc.code)
-    except Exception:
+    except Exception as exc:
+        if is_disconnect(exc):
+            log.info("%s: client disconnected", label)
+            return
         log.exception("%s failed", label)
         with contextlib.suppress(Exception):
             await send.error("internal_error", "the stream failed unexpectedly")

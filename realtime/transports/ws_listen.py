@@ -21,6 +21,7 @@ from realtime.transports.ws_common import (
     EventSender,
     authenticate,
     client_messages,
+    quiet_disconnects,
 )
 
 router = APIRouter()
@@ -75,6 +76,7 @@ async def _ignore_messages(ws: WebSocket, send: EventSender) -> None:
 
 
 @router.websocket("/v1/tts/listen")
+@quiet_disconnects
 async def tts_listen(ws: WebSocket) -> None:
     state: AppState = ws.app.state.duble
     await ws.accept()

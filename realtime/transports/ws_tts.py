@@ -29,6 +29,7 @@ from realtime.transports.ws_common import (
     find_voice,
     open_meter,
     parse_json_message,
+    quiet_disconnects,
     run_to_close,
     validate,
 )
@@ -230,6 +231,7 @@ class TTSConnection:
 
 
 @router.websocket("/v1/tts/stream")
+@quiet_disconnects
 async def tts_stream(ws: WebSocket) -> None:
     if (auth := await accept_authenticated(ws)) is not None:
         with contextlib.suppress(WebSocketDisconnect):

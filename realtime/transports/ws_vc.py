@@ -29,6 +29,7 @@ from realtime.transports.ws_common import (
     find_voice,
     open_meter,
     parse_json_message,
+    quiet_disconnects,
     run_to_close,
     validate,
 )
@@ -190,6 +191,7 @@ class VCConnection:
 
 
 @router.websocket("/v1/vc/stream")
+@quiet_disconnects
 async def vc_stream(ws: WebSocket) -> None:
     if (auth := await accept_authenticated(ws)) is not None:
         with contextlib.suppress(WebSocketDisconnect):

@@ -23,6 +23,10 @@ def _say(server_url: str, *args: str, api_key: str | None = None, stdin: int | N
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
 def test_streams_stdin_and_writes_a_complete_wav(fake_server: RunningServer, tmp_path: Path) -> None:
     key, _ = create_account(fake_server)
     out = tmp_path / "live.wav"
@@ -30,11 +34,12 @@ def test_streams_stdin_and_writes_a_complete_wav(fake_server: RunningServer, tmp
     assert proc.stdin is not None
     proc.stdin.write(b"Primeira frase, chegando aos poucos. ")
     proc.stdin.flush()
-    # The first sentence is spoken while stdin is still open (an LLM still writing).
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and (not out.exists() or out.stat().st_size <= 44):
+    # The first sentence is spoken while stdin is still open (an LLM still writing): wait for half a second of its
+    # audio in the file (the writer may flush it in several chunks), however slow the machine.
+    deadline = time.monotonic() + 60
+    while _size(out) <= 44 + 24000 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert out.stat().st_size > 44 + 24000, "no audio before the input ended"
+    assert _size(out) > 44 + 24000, "no audio before the input ended"
     # A multi-byte character split across writes must survive.
     rest = "E a segunda, com acentuação: ação! ".encode()
     cut = rest.index("ç".encode()) + 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -134,13 +135,14 @@ async def test_listener_limits_and_auth(fake_server: RunningServer) -> None:
         await ws.send('{"type":"text","text":"hi"}')
         assert (await next_event(ws))["code"] == "unexpected_message"
     # Once they leave, the channel has room again (the server notices a disconnect a moment after the handshake).
-    for _ in range(50):
+    deadline = time.monotonic() + 30
+    while True:
         async with connect(fake_server, key, "/v1/tts/listen?channel=full") as again:
             if (await next_event(again))["type"] == "listening":
                 break
+        if time.monotonic() > deadline:
+            pytest.fail("the channel stayed full after its listeners left")
         await asyncio.sleep(0.1)
-    else:
-        pytest.fail("the channel stayed full after its listeners left")
     async with connect(fake_server, "wrong-key", "/v1/tts/listen") as anonymous:
         got = await collect(anonymous, any_close=True)
     assert got.close_code == 4401 and got.events[0]["code"] == "unauthorized"
@@ -239,12 +241,13 @@ async def test_one_speaker_per_channel_at_a_time(fake_server: RunningServer) -> 
             await send(second, type="start", language="pt-BR", broadcast="other")  # the connection stays usable
             assert (await next_event(second))["type"] == "started"
     # The first speaker left without 'end': the channel is free again (the server notices the disconnect shortly).
-    for _ in range(50):
+    deadline = time.monotonic() + 30
+    while True:
         started, _ = await _speak(fake_server, key, "Oi.", broadcast="solo")
         if started["type"] == "started":
             break
+        if time.monotonic() > deadline:
+            pytest.fail("the channel stayed busy after its speaker left")
         await asyncio.sleep(0.1)
-    else:
-        pytest.fail("the channel stayed busy after its speaker left")
     started, spoken = await _speak(fake_server, key, "De novo.", broadcast="solo")
     assert started["type"] == "started" and spoken.close_code == 1000

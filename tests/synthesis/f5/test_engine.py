@@ -10,6 +10,7 @@ import pytest
 from synthesis.f5.engine import F5TTSEngine
 from synthesis.interfaces import EngineError, SynthesisParams, TTSEngine
 from synthesis.worker import PRIORITY_LIVE, DeviceWorker
+from tests.helpers import wait_until
 from tests.synthesis.f5.support import THREE_SENTENCES, make_voice, started_engine
 
 PT = SynthesisParams("pt-BR")
@@ -92,10 +93,12 @@ async def test_full_queue_is_busy_not_a_hang(tiny_f5_dir: Path) -> None:
     eng, worker = await started_engine(tiny_f5_dir, queue_size=1)
     release = threading.Event()
     try:
-        blocker = asyncio.ensure_future(worker.submit(lambda: release.wait(30), priority=PRIORITY_LIVE))
-        await asyncio.sleep(0.05)
+        running = threading.Event()
+        blocker = asyncio.ensure_future(worker.submit(lambda: running.set() or release.wait(30),
+                                                      priority=PRIORITY_LIVE))
+        await wait_until(running.is_set)
         filler = asyncio.ensure_future(worker.submit(lambda: None))
-        await asyncio.sleep(0.05)
+        await wait_until(lambda: worker.queue_depth == 1)
         with pytest.raises(EngineError) as info:
             async for _ in eng.synthesize("Fila cheia.", make_voice("busy"), PT):
                 pass
@@ -115,15 +118,16 @@ async def test_batches_of_concurrent_sessions_share_one_model_call(tiny_f5_dir: 
         voices = [make_voice(f"batch-{i}") for i in range(3)]
         for v in voices:  # prepare the references first, so the queued jobs are all text batches
             [c async for c in eng.synthesize("Aquecendo.", v, PT)]
-        blocker = asyncio.ensure_future(worker.submit(lambda: release.wait(30)))
-        await asyncio.sleep(0.05)
+        running = threading.Event()
+        blocker = asyncio.ensure_future(worker.submit(lambda: running.set() or release.wait(30)))
+        await wait_until(running.is_set)
         batches_before, jobs_before = worker.stats.batches, worker.stats.batched_jobs
 
         async def speak(i: int) -> int:
             return sum([len(c.samples) async for c in eng.synthesize(f"Sessão número {i} falando.", voices[i], PT)])
 
         tasks = [asyncio.ensure_future(speak(i)) for i in range(3)]
-        await asyncio.sleep(0.2)
+        await wait_until(lambda: worker.queue_depth >= 3)  # each session's first batch waits behind the blocker
         release.set()
         lengths = await asyncio.gather(blocker, *tasks)
         assert all(n > 0 for n in lengths[1:])
