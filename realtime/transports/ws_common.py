@@ -7,11 +7,11 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import orjson
 from fastapi import WebSocket
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, StrictInt, ValidationError
 from starlette.types import Message
 from starlette.websockets import WebSocketState
 
@@ -20,8 +20,9 @@ from billing.errors import BillingError
 from billing.stream_meter import CreditsExhausted, SampleMeter
 from realtime.deps import bearer_token
 from realtime.pipeline.broadcast import BroadcastSource, ChannelBusy
+from realtime.pipeline.flow_window import ClientStalled, FlowWindow, InvalidAck
 from realtime.state import AppState
-from synthesis.interfaces import EngineError, VoiceReference
+from synthesis.interfaces import EngineError, Samples, VoiceReference
 
 M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ CLOSE_POLICY = 1008
 CLOSE_INTERNAL = 1011
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_IDLE = 4408
+CLOSE_STALLED = 4408
 CLOSE_PAYMENT_REQUIRED = 4402
 # A client that stops reading blocks our sends (TCP backpressure); past this it is dropped.
 SEND_TIMEOUT_S = 15.0
@@ -38,6 +40,12 @@ SEND_TIMEOUT_S = 15.0
 
 class ClientTooSlow(Exception):
     pass
+
+
+class AckMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["ack"]
+    bytes: StrictInt  # binary-frame bytes received on this connection so far
 
 
 class ClientMessageError(Exception):
@@ -147,6 +155,48 @@ async def client_messages(ws: WebSocket, send: EventSender, idle_timeout_s: floa
         yield message
 
 
+def open_window(state: AppState, rate_hz: int) -> FlowWindow:
+    settings = state.settings
+    return FlowWindow(rate_hz, window_ms=settings.ws_ack_window_ms, stall_timeout_s=settings.ws_stall_timeout_s)
+
+
+def handle_ack(window: FlowWindow | None, data: dict[str, Any]) -> None:
+    """Apply an ``ack`` message; before ``start`` nothing was sent, so only 0 is a valid count."""
+    received = validate(AckMessage, data).bytes
+    if received < 0:
+        raise ClientMessageError("invalid_ack", "bytes must be a count of bytes received (0 or more)")
+    try:
+        if window is None:
+            if received:
+                raise InvalidAck(f"ack of {received} bytes, but only 0 were sent")
+            return
+        window.ack(received)
+    except InvalidAck as exc:
+        raise ClientMessageError(exc.code, exc.message) from None
+
+
+async def deliver_audio(samples: Samples, window: FlowWindow, meter: SampleMeter | None, send: EventSender,
+                        write: Callable[[Samples], Awaitable[int]]) -> None:
+    """Send audio through the client's ack window in pieces that fit, charging each piece as it is written
+    (``write`` returns the bytes it sent). Raises ``CreditsExhausted`` after the last paid piece and
+    ``ClientStalled`` when the client stops acknowledging."""
+    while len(samples):
+        n = await window.room(len(samples))
+        piece = samples[:n]
+        if meter is not None:
+            piece = piece[: await meter.admit(n)]
+        window.sent(len(piece), await write(piece) if len(piece) else 0)
+        if meter is not None:
+            usage = await meter.delivered(len(piece))
+            if usage.report:
+                await send.event(usage.event())
+            if usage.exhausted:
+                raise CreditsExhausted()
+        if len(piece) < n:
+            return  # credits ran out mid-frame: the rest is not paid for
+        samples = samples[n:]
+
+
 async def find_voice(state: AppState, account: Account, voice_id: str) -> VoiceReference:
     try:
         parsed = uuid.UUID(voice_id)
@@ -197,11 +247,17 @@ async def run_to_close(send: EventSender, run: Awaitable[None], *, label: str, c
                        before_credits_error: Callable[[], Awaitable[None]] | None = None) -> None:
     """Await a stream's session and end the socket as its outcome asks: credits ran out → ``insufficient_credits``
     and 4402; an engine failure → its error and ``engine_close_code``; anything else → ``internal_error`` and 1011;
-    a client that stopped reading is dropped. Never raises (cancellation aside)."""
+    a client that stopped acknowledging → ``client_stalled`` and 4408; a client whose socket stopped taking data is
+    dropped. Never raises (cancellation aside)."""
     try:
         await run
     except ClientTooSlow:
         log.warning("%s: client stopped reading; dropped", label)
+    except ClientStalled as exc:
+        log.info("%s: client stalled; closed", label)
+        with contextlib.suppress(Exception):
+            await send.error(exc.code, exc.message)
+            await send.close(CLOSE_STALLED, "client stalled")
     except CreditsExhausted as exc:
         with contextlib.suppress(Exception):
             if before_credits_error is not None:
