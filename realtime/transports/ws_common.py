@@ -176,16 +176,20 @@ def handle_ack(window: FlowWindow | None, data: dict[str, Any]) -> None:
 
 
 async def deliver_audio(samples: Samples, window: FlowWindow, meter: SampleMeter | None, send: EventSender,
-                        write: Callable[[Samples], Awaitable[int]]) -> None:
-    """Send audio through the client's ack window in pieces that fit, charging each piece as it is written
-    (``write`` returns the bytes it sent). Raises ``CreditsExhausted`` after the last paid piece and
-    ``ClientStalled`` when the client stops acknowledging."""
+                        encode: Callable[[Samples], bytes],
+                        relay: Callable[[Samples, bytes], None] | None = None) -> None:
+    """Send audio through the client's ack window in pieces that fit, charging each piece once sent (and handing
+    it to ``relay``). Raises ``CreditsExhausted`` after the last paid piece and ``ClientStalled`` when the client
+    stops acknowledging."""
     while len(samples):
         n = await window.room(len(samples))
         piece = samples[:n]
         if meter is not None:
             piece = piece[: await meter.admit(n)]
-        window.sent(len(piece), await write(piece) if len(piece) else 0)
+        data = encode(piece) if len(piece) else b""
+        await send_audio_bytes(send, window, data, len(piece))
+        if relay is not None and len(piece):
+            relay(piece, data)
         if meter is not None:
             usage = await meter.delivered(len(piece))
             if usage.report:
@@ -195,6 +199,14 @@ async def deliver_audio(samples: Samples, window: FlowWindow, meter: SampleMeter
         if len(piece) < n:
             return  # credits ran out mid-frame: the rest is not paid for
         samples = samples[n:]
+
+
+async def send_audio_bytes(send: EventSender, window: FlowWindow, data: bytes, n_samples: int = 0) -> None:
+    """One binary frame carrying ``n_samples`` new samples (0: an encoder's tail)."""
+    # Counted before the write: the client may acknowledge the bytes before the write returns.
+    window.sent(n_samples, len(data))
+    if data:
+        await send.binary(data)
 
 
 async def find_voice(state: AppState, account: Account, voice_id: str) -> VoiceReference:

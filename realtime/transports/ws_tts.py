@@ -34,6 +34,7 @@ from realtime.transports.ws_common import (
     open_window,
     parse_json_message,
     run_to_close,
+    send_audio_bytes,
     validate,
 )
 from synthesis.interfaces import LANGUAGES, EngineError, Samples, SynthesisParams, VoiceReference
@@ -184,7 +185,7 @@ class TTSConnection:
 
     async def _run(self, stream: _Stream) -> None:
         async def send_encoder_tail() -> None:
-            await self._send_audio_bytes(stream, stream.encoder.finish())
+            await send_audio_bytes(self._send, stream.window, stream.encoder.finish())
 
         await run_to_close(self._send, stream.session.run(), label=f"tts session {stream.session_id}",
                            before_credits_error=send_encoder_tail)
@@ -195,26 +196,16 @@ class TTSConnection:
         if self._stream is not None and self._stream.broadcast is not None:
             self._stream.broadcast.publish(item)
 
-    async def _send_audio_bytes(self, stream: _Stream, data: bytes) -> None:
-        """Audio bytes that carry no new samples (an encoder's tail): the client may acknowledge them too."""
-        if data:
-            await self._send.binary(data)
-            stream.window.sent(0, len(data))
+    def _relay_audio(self, samples: Samples, _: bytes) -> None:
+        if self._stream is not None and self._stream.broadcast is not None:
+            self._stream.broadcast.publish(float_to_pcm(samples))
 
     async def _emit(self, frame: OutputFrame) -> None:
         assert self._stream is not None
         stream = self._stream
-
-        async def write(samples: Samples) -> int:
-            data = stream.encoder.encode(samples)
-            if data:
-                await self._send.binary(data)
-            if stream.broadcast is not None:
-                stream.broadcast.publish(float_to_pcm(samples))
-            return len(data)
-
         if isinstance(frame, AudioFrame):
-            await deliver_audio(frame.samples, stream.window, stream.billing, self._send, write)
+            await deliver_audio(frame.samples, stream.window, stream.billing, self._send, stream.encoder.encode,
+                                self._relay_audio)
         elif isinstance(frame, SegmentFrame):
             segment = {"type": "segment", "index": frame.index, "text": frame.text, "start_ms": frame.start_ms,
                        "duration_ms": frame.duration_ms}
@@ -226,7 +217,7 @@ class TTSConnection:
             await self._send.event({"type": "cancelled"})
             self._publish({"type": "cancelled"})
         elif isinstance(frame, DoneFrame):
-            await self._send_audio_bytes(stream, stream.encoder.finish())
+            await send_audio_bytes(self._send, stream.window, stream.encoder.finish())
             if self._stream.billing is not None and (final := self._stream.billing.last_update) is not None:
                 await self._send.event(final.event())
             await self._send.event({"type": "done", "audio_ms": frame.audio_ms})

@@ -165,17 +165,14 @@ class VCConnection:
         assert self._session is not None
         await run_to_close(self._send, self._session.run(), label=f"vc session {session_id}")
 
-    async def _write(self, samples: Samples) -> int:
-        pcm = float_to_pcm(samples)
-        await self._send.binary(pcm)
+    def _publish(self, _: Samples, pcm: bytes) -> None:
         if self._relay is not None:
             self._relay.publish(pcm)
-        return len(pcm)
 
     async def _emit(self, frame: VCOutput) -> None:
         if isinstance(frame, AudioFrame):
             assert self._window is not None
-            await deliver_audio(frame.samples, self._window, self._meter, self._send, self._write)
+            await deliver_audio(frame.samples, self._window, self._meter, self._send, float_to_pcm, self._publish)
         elif isinstance(frame, VCStatsFrame):
             await self._send.event(frame.event())
         elif isinstance(frame, DoneFrame):
