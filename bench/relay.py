@@ -33,13 +33,15 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def _arrivals(ws: Any, stop_event: str, out: list[tuple[int, float]]) -> None:
-    """(cumulative bytes, arrival time) for every audio frame until ``stop_event``."""
+async def _arrivals(ws: Any, stop_event: str, out: list[tuple[int, float]], *, ack: bool = False) -> None:
+    """(cumulative bytes, arrival time) for every audio frame until ``stop_event``; the speaker acks its audio."""
     total = 0
     async for msg in ws:
         if isinstance(msg, bytes):
             total += len(msg)
             out.append((total, time.perf_counter()))
+            if ack:
+                await ws.send(json.dumps({"type": "ack", "bytes": total}))
         elif json.loads(msg)["type"] == stop_event:
             return
 
@@ -72,7 +74,7 @@ async def _case(base: str, key: str, listeners: int, text: str) -> dict[str, Any
                                       "sample_rate": 24000, "broadcast": channel}))
             await ws.send(json.dumps({"type": "text", "text": text}))
             await ws.send(json.dumps({"type": "end"}))
-            await _arrivals(ws, "done", spoken)
+            await _arrivals(ws, "done", spoken, ack=True)
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
     finally:
         for ws in conns:

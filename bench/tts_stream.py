@@ -95,6 +95,7 @@ async def _session(ws_url: str, key: str, voice_id: str | None, language: str, t
                 if ttfa is None:
                     ttfa = time.perf_counter() - t0
                 audio_bytes += len(msg)
+                await ws.send(json.dumps({"type": "ack", "bytes": audio_bytes}))
                 continue
             event = json.loads(msg)
             if event["type"] == "error":

@@ -119,6 +119,7 @@ async def run_stream(target: Target, engine: str, audio: np.ndarray) -> StreamRe
                     if isinstance(msg, bytes):
                         res.chunks.append((time.monotonic(), len(res.audio) // 2))
                         res.audio += msg
+                        await ws.send(json.dumps({"type": "ack", "bytes": len(res.audio)}))
                     else:
                         res.events.append(json.loads(msg))
 

@@ -138,11 +138,16 @@ async def _receive(ws: Any, out: BinaryIO) -> None:
     import websockets
 
     failure: str | None = None
+    received_bytes = 0
     try:
         async for msg in ws:
             if isinstance(msg, bytes):
                 out.write(msg)
                 out.flush()
+                # Acknowledged once written: the server keeps only a few seconds of audio unacknowledged.
+                received_bytes += len(msg)
+                with contextlib.suppress(websockets.ConnectionClosedOK):
+                    await ws.send(json.dumps({"type": "ack", "bytes": received_bytes}))
                 continue
             event = json.loads(msg)
             kind = event.get("type")

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     free_plan_voices: int = 5
     signup_credits: int = 100
     max_text_chars: int = 5000
+    # Billed WebSocket streams: audio sent but not acknowledged by the client (docs/protocol.md, flow control)
+    # never exceeds ws_ack_window_ms; with the window full and no ack for ws_stall_timeout_s the stream is closed.
+    ws_ack_window_ms: int = Field(default=3000, ge=200, le=4000)
+    ws_stall_timeout_s: float = Field(default=10.0, gt=0, le=120)
 
     mercadopago_access_token: SecretStr = SecretStr("")
     mercadopago_webhook_secret: SecretStr = SecretStr("")

@@ -103,3 +103,17 @@ export class PcmPlayer {
     this.marks = [];
   }
 }
+
+// Billed streams (/v1/tts/stream, /v1/vc/stream) send only a few seconds of audio beyond what the client
+// acknowledged (docs/protocol.md, flow control): acknowledge every binary frame as it arrives. One per socket.
+export class AudioAcks {
+  constructor(ws) {
+    this.ws = ws;
+    this.bytes = 0;
+  }
+
+  received(data) {
+    this.bytes += data.byteLength;
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({type: "ack", bytes: this.bytes}));
+  }
+}

@@ -3,7 +3,8 @@ account.
 
 A stream started with ``broadcast`` publishes, besides sending to its own client, the audio it delivered (PCM at the
 stream's rate) and its events; listeners subscribed to that account's channel receive copies. Publishing never waits:
-a listener whose queue is full loses its oldest items, so one stalled OBS source cannot slow the stream.
+a listener whose queue is full (``queue_items`` items or ``queue_bytes`` of audio) loses its oldest items, so one
+stalled OBS source can neither slow the stream nor make the server hold more than that for it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 CHANNEL_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
 
 BroadcastItem = bytes | dict[str, Any]
+
+DEFAULT_QUEUE_BYTES = 2 * 1024 * 1024  # ~43 s of 24 kHz 16-bit PCM
 
 
 class Revoked:
@@ -35,27 +38,43 @@ class Listener:
     key: tuple[uuid.UUID, str]
     token_id: uuid.UUID | None
     queue: asyncio.Queue[BroadcastItem | Revoked] = field(repr=False)
+    max_queued_bytes: int = DEFAULT_QUEUE_BYTES
     dropped_items: int = 0
+    queued_bytes: int = 0
 
     async def get(self) -> BroadcastItem | Revoked:
-        return await self.queue.get()
+        item = await self.queue.get()
+        self.queued_bytes -= _audio_bytes(item)
+        return item
 
     def put(self, item: BroadcastItem | Revoked) -> None:
-        if self.queue.full():
-            self.queue.get_nowait()
+        size = _audio_bytes(item)
+        while self.queue.full() or (not self.queue.empty() and self.queued_bytes + size > self.max_queued_bytes):
+            self.queued_bytes -= _audio_bytes(self.queue.get_nowait())
             self.dropped_items += 1
         self.queue.put_nowait(item)
+        self.queued_bytes += size
+
+    def clear(self) -> None:
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queued_bytes = 0
+
+
+def _audio_bytes(item: BroadcastItem | Revoked) -> int:
+    return len(item) if isinstance(item, bytes) else 0
 
 
 class BroadcastHub:
     """In-process fan-out: one hub per server process, built in the lifespan."""
 
     def __init__(self, *, max_listeners_per_channel: int = 8, max_listeners_per_account: int = 32,
-                 queue_items: int = 1024) -> None:
+                 queue_items: int = 1024, queue_bytes: int = DEFAULT_QUEUE_BYTES) -> None:
         self._max_listeners = max_listeners_per_channel
         self._max_per_account = max_listeners_per_account
         self._per_account: dict[uuid.UUID, int] = {}
         self._queue_items = queue_items
+        self._queue_bytes = queue_bytes
         self._channels: dict[tuple[uuid.UUID, str], set[Listener]] = {}
         self._speakers: dict[tuple[uuid.UUID, str], str] = {}
 
@@ -77,7 +96,7 @@ class BroadcastHub:
             raise TooManyListeners(f"channel {channel!r} already has {self._max_listeners} listeners")
         if self._per_account.get(account_id, 0) >= self._max_per_account:
             raise TooManyListeners(f"this account already has {self._max_per_account} listeners connected")
-        listener = Listener(key, token_id, asyncio.Queue(self._queue_items))
+        listener = Listener(key, token_id, asyncio.Queue(self._queue_items), self._queue_bytes)
         self._channels.setdefault(key, set()).add(listener)
         self._per_account[account_id] = self._per_account.get(account_id, 0) + 1
         return listener
@@ -113,8 +132,7 @@ class BroadcastHub:
         for members in self._channels.values():
             for listener in members:
                 if listener.token_id == token_id:
-                    while not listener.queue.empty():
-                        listener.queue.get_nowait()
+                    listener.clear()
                     listener.put(Revoked())
 
 

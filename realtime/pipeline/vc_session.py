@@ -3,7 +3,9 @@
 PCM frames of any size go in (``push``, never blocks); converted audio leaves through ``emit`` at the client's rate.
 The converter runs on the device worker, one job at a time per session; input that arrives meanwhile is batched into
 the next job. When the backlog of unconverted input passes ``max_backlog_ms`` the oldest excess is dropped and replaced
-by the same length of silence, so the output keeps pace with the input and the delay stays bounded.
+by the same length of silence, so the output keeps pace with the input and the delay stays bounded. Input that would
+be dropped is let go as it arrives, so while the output waits (a client that does not acknowledge its audio) no more
+than the backlog is held.
 """
 
 from __future__ import annotations
@@ -66,8 +68,9 @@ class VCSession:
         self._from_engine = StreamResampler(converter.sample_rate_hz, rate_hz)
         self._max_backlog = int(rate_hz * max_backlog_ms / 1000)
         self._job_timeout_s = job_timeout_s
-        self._pending: list[Samples] = []
-        self._pending_samples = 0
+        self._pending: deque[Samples] = deque()
+        self._pending_samples = 0  # input not converted yet, the already let-go part (``_skipped``) included
+        self._skipped = 0
         self._wake = asyncio.Event()
         self._ended = False
         self.counters = VCCounters()
@@ -80,6 +83,11 @@ class VCSession:
     def backlog_ms(self) -> float:
         return 1000.0 * self._pending_samples / self.rate_hz
 
+    @property
+    def held_ms(self) -> float:
+        """Unconverted input kept in memory: at most the backlog limit plus one pushed frame."""
+        return 1000.0 * self._held() / self.rate_hz
+
     def push(self, samples: Samples) -> None:
         if self._ended:
             return
@@ -87,7 +95,12 @@ class VCSession:
             self._pending.append(np.asarray(samples, dtype=np.float32))
             self._pending_samples += len(samples)
             self.counters.input_samples += len(samples)
+            while len(self._pending) > 1 and self._held() - len(self._pending[0]) >= self._max_backlog:
+                self._skipped += len(self._pending.popleft())
             self._wake.set()
+
+    def _held(self) -> int:
+        return self._pending_samples - self._skipped
 
     def end(self) -> None:
         self._ended = True
@@ -106,13 +119,19 @@ class VCSession:
         )
 
     async def run(self) -> None:
-        """Convert until ``end()``; then flush the converter and emit ``DoneFrame``."""
-        async with asyncio.TaskGroup() as tg:
-            stats_task = tg.create_task(self._report_stats())
-            try:
-                await self._convert_loop()
-            finally:
-                stats_task.cancel()
+        """Convert until ``end()``; then flush the converter and emit ``DoneFrame``. What ``emit`` raises (the
+        client stalled, credits ran out) reaches the caller as itself, not inside an exception group."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                stats_task = tg.create_task(self._report_stats())
+                try:
+                    await self._convert_loop()
+                finally:
+                    stats_task.cancel()
+        except ExceptionGroup as group:
+            if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
+                raise group.exceptions[0] from None
+            raise
         await self._emit(self.stats())
         await self._emit(DoneFrame(audio_ms=round(1000 * self.counters.output_samples / self.rate_hz)))
 
@@ -126,11 +145,11 @@ class VCSession:
             await self._wake.wait()
             self._wake.clear()
             if self._pending_samples:
-                batch = self._take()
-                dropped = self._drop_excess(batch)
+                skipped, batch = self._take()
+                dropped = self._drop_excess(skipped + len(batch))
                 if dropped:
                     await self._emit_audio(np.zeros(dropped, dtype=np.float32))
-                    batch = batch[dropped:]
+                    batch = batch[dropped - skipped:]
                     self._fade_in(batch)
                 if len(batch):
                     await self._emit_audio(await self._run_job(functools.partial(self._convert, batch)))
@@ -138,14 +157,18 @@ class VCSession:
                 await self._emit_audio(await self._run_job(self._finish))
                 return
 
-    def _take(self) -> Samples:
-        batch = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
+    def _take(self) -> tuple[int, Samples]:
+        """(samples already let go, the input still held), and the backlog is empty again."""
+        held = list(self._pending)
+        batch = np.concatenate(held) if len(held) > 1 else held[0] if held else np.zeros(0, dtype=np.float32)
+        skipped = self._skipped
         self._pending.clear()
         self._pending_samples = 0
-        return batch
+        self._skipped = 0
+        return skipped, batch
 
-    def _drop_excess(self, batch: Samples) -> int:
-        excess = len(batch) - self._max_backlog
+    def _drop_excess(self, pending_samples: int) -> int:
+        excess = pending_samples - self._max_backlog
         if excess <= 0:
             return 0
         self.counters.dropped_samples += excess

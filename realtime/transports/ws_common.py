@@ -8,12 +8,12 @@ import functools
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import orjson
 from anyio import BrokenResourceError, ClosedResourceError
 from fastapi import WebSocket, WebSocketDisconnect
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, StrictInt, ValidationError
 from starlette.types import Message
 from starlette.websockets import WebSocketState
 from uvicorn.protocols.utils import ClientDisconnected
@@ -25,8 +25,9 @@ from billing.stream_meter import CreditsExhausted, SampleMeter
 from realtime.deps import bearer_token
 from realtime.errors import CLOSE_TRY_AGAIN
 from realtime.pipeline.broadcast import BroadcastSource, ChannelBusy
+from realtime.pipeline.flow_window import ClientStalled, FlowWindow, InvalidAck
 from realtime.state import AppState
-from synthesis.interfaces import EngineError, VoiceReference
+from synthesis.interfaces import EngineError, Samples, VoiceReference
 
 M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ CLOSE_POLICY = 1008
 CLOSE_INTERNAL = 1011
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_IDLE = 4408
+CLOSE_STALLED = 4408
 CLOSE_PAYMENT_REQUIRED = 4402
 # A client that stops reading blocks our sends (TCP backpressure); past this it is dropped.
 SEND_TIMEOUT_S = 15.0
@@ -67,6 +69,12 @@ def quiet_disconnects(handler: Callable[[WebSocket], Awaitable[None]]) -> Callab
             log.debug("%s: client disconnected", ws.url.path)
 
     return route
+
+
+class AckMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["ack"]
+    bytes: StrictInt  # binary-frame bytes received on this connection so far
 
 
 class ClientMessageError(Exception):
@@ -179,6 +187,60 @@ async def client_messages(ws: WebSocket, send: EventSender, idle_timeout_s: floa
         yield message
 
 
+def open_window(state: AppState, rate_hz: int) -> FlowWindow:
+    settings = state.settings
+    return FlowWindow(rate_hz, window_ms=settings.ws_ack_window_ms, stall_timeout_s=settings.ws_stall_timeout_s)
+
+
+def handle_ack(window: FlowWindow | None, data: dict[str, Any]) -> None:
+    """Apply an ``ack`` message; before ``start`` nothing was sent, so only 0 is a valid count."""
+    received = validate(AckMessage, data).bytes
+    if received < 0:
+        raise ClientMessageError("invalid_ack", "bytes must be a count of bytes received (0 or more)")
+    try:
+        if window is None:
+            if received:
+                raise InvalidAck(f"ack of {received} bytes, but only 0 were sent")
+            return
+        window.ack(received)
+    except InvalidAck as exc:
+        raise ClientMessageError(exc.code, exc.message) from None
+
+
+async def deliver_audio(samples: Samples, window: FlowWindow, meter: SampleMeter | None, send: EventSender,
+                        encode: Callable[[Samples], bytes],
+                        relay: Callable[[Samples, bytes], None] | None = None) -> None:
+    """Send audio through the client's ack window in pieces that fit, charging each piece once sent (and handing
+    it to ``relay``). Raises ``CreditsExhausted`` after the last paid piece and ``ClientStalled`` when the client
+    stops acknowledging."""
+    while len(samples):
+        n = await window.room(len(samples))
+        piece = samples[:n]
+        if meter is not None:
+            piece = piece[: await meter.admit(n)]
+        data = encode(piece) if len(piece) else b""
+        await send_audio_bytes(send, window, data, len(piece))
+        if relay is not None and len(piece):
+            relay(piece, data)
+        if meter is not None:
+            usage = await meter.delivered(len(piece))
+            if usage.report:
+                await send.event(usage.event())
+            if usage.exhausted:
+                raise CreditsExhausted()
+        if len(piece) < n:
+            return  # credits ran out mid-frame: the rest is not paid for
+        samples = samples[n:]
+
+
+async def send_audio_bytes(send: EventSender, window: FlowWindow, data: bytes, n_samples: int = 0) -> None:
+    """One binary frame carrying ``n_samples`` new samples (0: an encoder's tail)."""
+    # Counted before the write: the client may acknowledge the bytes before the write returns.
+    window.sent(n_samples, len(data))
+    if data:
+        await send.binary(data)
+
+
 async def find_voice(state: AppState, account: Account, voice_id: str) -> VoiceReference:
     try:
         parsed = uuid.UUID(voice_id)
@@ -231,12 +293,18 @@ async def run_to_close(send: EventSender, run: Awaitable[None], *, label: str, c
                        before_credits_error: Callable[[], Awaitable[None]] | None = None) -> None:
     """Await a stream's session and end the socket as its outcome asks: credits ran out → ``insufficient_credits``
     and 4402; an engine failure → its error and ``engine_close_code``; the billing store unreachable →
-    ``billing_unavailable`` and 1013; anything else → ``internal_error`` and 1011;
-    a client that stopped reading is dropped. Never raises (cancellation aside)."""
+    ``billing_unavailable`` and 1013; anything else → ``internal_error`` and 1011; a client that stopped
+    acknowledging → ``client_stalled`` and 4408; a client whose socket stopped taking data is dropped. Never raises
+    (cancellation aside)."""
     try:
         await run
     except ClientTooSlow:
         log.warning("%s: client stopped reading; dropped", label)
+    except ClientStalled as exc:
+        log.info("%s: client stalled; closed", label)
+        with contextlib.suppress(Exception):
+            await send.error(exc.code, exc.message)
+            await send.close(CLOSE_STALLED, "client stalled")
     except CreditsExhausted as exc:
         with contextlib.suppress(Exception):
             if before_credits_error is not None:

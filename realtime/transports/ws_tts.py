@@ -12,9 +12,10 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field
 
 from billing.accounts import Account
-from billing.stream_meter import CreditsExhausted, SampleMeter
+from billing.stream_meter import SampleMeter
 from realtime.frames import AudioFrame, CancelledFrame, DoneFrame, ErrorFrame, OutputFrame, SegmentFrame
 from realtime.pipeline.broadcast import CHANNEL_PATTERN, BroadcastItem, BroadcastSource
+from realtime.pipeline.flow_window import FlowWindow
 from realtime.pipeline.tts_convert import open_convert_stage
 from realtime.pipeline.tts_session import Emit, SessionInputError, TTSSession
 from realtime.state import AppState
@@ -26,15 +27,19 @@ from realtime.transports.ws_common import (
     announce_relay,
     claim_channel,
     client_messages,
+    deliver_audio,
     find_voice,
+    handle_ack,
     open_meter,
+    open_window,
     parse_json_message,
     quiet_disconnects,
     run_to_close,
+    send_audio_bytes,
     validate,
 )
 from realtime.validation import Tag
-from synthesis.interfaces import LANGUAGES, EngineError, SynthesisParams, VoiceReference
+from synthesis.interfaces import LANGUAGES, EngineError, Samples, SynthesisParams, VoiceReference
 
 router = APIRouter()
 log = logging.getLogger(__name__)
@@ -63,10 +68,11 @@ class TextMessage(BaseModel):
 
 
 class _Stream:
-    def __init__(self, session: TTSSession, encoder: StreamEncoder, session_id: str,
+    def __init__(self, session: TTSSession, encoder: StreamEncoder, window: FlowWindow, session_id: str,
                  broadcast: BroadcastSource | None) -> None:
         self.session = session
         self.encoder = encoder
+        self.window = window
         self.session_id = session_id
         self.broadcast = broadcast
         self.task: asyncio.Task[None] | None = None
@@ -121,6 +127,9 @@ class TTSConnection:
         if kind == "start":
             await self._start(validate(StartMessage, data), tg)
             return
+        if kind == "ack":
+            handle_ack(None if self._stream is None else self._stream.window, data)
+            return
         if kind not in ("text", "flush", "end", "cancel"):
             raise ClientMessageError("unknown_type", f"unknown message type {kind!r}")
         if self._stream is None:
@@ -162,7 +171,8 @@ class TTSConnection:
         meter = await open_meter(self._state, self._ws, self._account, "tts_rvc" if msg.convert else "tts",
                                  msg.tag, session_id, engine.sample_rate_hz, relay)
         encoder = StreamEncoder(msg.format, msg.sample_rate, engine.sample_rate_hz)
-        stream = _Stream(TTSSession(engine, voice, params, emit), encoder, session_id, relay)
+        window = open_window(self._state, engine.sample_rate_hz)
+        stream = _Stream(TTSSession(engine, voice, params, emit), encoder, window, session_id, relay)
         stream.billing = meter
         self._stream = stream
         started: dict[str, object] = {"type": "started", "session_id": session_id, "format": msg.format,
@@ -180,8 +190,7 @@ class TTSConnection:
 
     async def _run(self, stream: _Stream) -> None:
         async def send_encoder_tail() -> None:
-            if tail := stream.encoder.finish():
-                await self._send.binary(tail)
+            await send_audio_bytes(self._send, stream.window, stream.encoder.finish())
 
         await run_to_close(self._send, stream.session.run(), label=f"tts session {stream.session_id}",
                            before_credits_error=send_encoder_tail)
@@ -192,25 +201,16 @@ class TTSConnection:
         if self._stream is not None and self._stream.broadcast is not None:
             self._stream.broadcast.publish(item)
 
+    def _relay_audio(self, samples: Samples, _: bytes) -> None:
+        if self._stream is not None and self._stream.broadcast is not None:
+            self._stream.broadcast.publish(float_to_pcm(samples))
+
     async def _emit(self, frame: OutputFrame) -> None:
         assert self._stream is not None
+        stream = self._stream
         if isinstance(frame, AudioFrame):
-            billing = self._stream.billing
-            samples = frame.samples
-            if billing is not None:
-                samples = samples[: await billing.admit(len(samples))]
-            data = self._stream.encoder.encode(samples) if len(samples) else b""
-            if data:
-                await self._send.binary(data)
-            if self._stream.broadcast is not None and len(samples):
-                self._stream.broadcast.publish(float_to_pcm(samples))
-            # METERING-HOOK: audio of frame.duration_ms has now been delivered to the client.
-            if billing is not None:
-                usage = await billing.delivered(len(samples))
-                if usage.report:
-                    await self._send.event(usage.event())
-                if usage.exhausted:
-                    raise CreditsExhausted()
+            await deliver_audio(frame.samples, stream.window, stream.billing, self._send, stream.encoder.encode,
+                                self._relay_audio)
         elif isinstance(frame, SegmentFrame):
             segment = {"type": "segment", "index": frame.index, "text": frame.text, "start_ms": frame.start_ms,
                        "duration_ms": frame.duration_ms}
@@ -222,9 +222,7 @@ class TTSConnection:
             await self._send.event({"type": "cancelled"})
             self._publish({"type": "cancelled"})
         elif isinstance(frame, DoneFrame):
-            tail = self._stream.encoder.finish()
-            if tail:
-                await self._send.binary(tail)
+            await send_audio_bytes(self._send, stream.window, stream.encoder.finish())
             if self._stream.billing is not None and (final := self._stream.billing.last_update) is not None:
                 await self._send.event(final.event())
             await self._send.event({"type": "done", "audio_ms": frame.audio_ms})

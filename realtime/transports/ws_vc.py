@@ -12,9 +12,10 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field
 
 from billing.accounts import Account
-from billing.stream_meter import CreditsExhausted, SampleMeter
+from billing.stream_meter import SampleMeter
 from realtime.frames import AudioFrame, DoneFrame
 from realtime.pipeline.broadcast import CHANNEL_PATTERN, BroadcastSource
+from realtime.pipeline.flow_window import FlowWindow
 from realtime.pipeline.vc_converters import ConverterRequest, EngineChoice
 from realtime.pipeline.vc_session import VCOutput, VCSession, VCStatsFrame
 from realtime.state import AppState
@@ -26,15 +27,18 @@ from realtime.transports.ws_common import (
     announce_relay,
     claim_channel,
     client_messages,
+    deliver_audio,
     find_voice,
+    handle_ack,
     open_meter,
+    open_window,
     parse_json_message,
     quiet_disconnects,
     run_to_close,
     validate,
 )
 from realtime.validation import Tag
-from synthesis.interfaces import Converter, EngineError
+from synthesis.interfaces import Converter, EngineError, Samples
 
 router = APIRouter()
 log = logging.getLogger(__name__)
@@ -84,6 +88,7 @@ class VCConnection:
         self._task: asyncio.Task[None] | None = None
         self._meter: SampleMeter | None = None
         self._relay: BroadcastSource | None = None
+        self._window: FlowWindow | None = None
         self._ended = False
 
     async def serve(self) -> None:
@@ -130,6 +135,8 @@ class VCConnection:
         kind = data["type"]
         if kind == "start":
             await self._start(validate(VCStartMessage, data), tg)
+        elif kind == "ack":
+            handle_ack(self._window, data)
         elif kind == "end":
             if self._session is None:
                 raise ClientMessageError("not_started", "send a 'start' message first")
@@ -150,6 +157,7 @@ class VCConnection:
         session = VCSession(converter, self._state.worker, self._emit, rate_hz=msg.sample_rate,
                             max_backlog_ms=settings.vc_max_backlog_ms)
         self._session = session
+        self._window = open_window(self._state, msg.sample_rate)
         started: dict[str, object] = {
             "type": "started", "session_id": session_id, "format": msg.format, "sample_rate": msg.sample_rate,
             "engine": type(converter).__name__, "block_ms": block_ms(converter),
@@ -162,23 +170,14 @@ class VCConnection:
         assert self._session is not None
         await run_to_close(self._send, self._session.run(), label=f"vc session {session_id}")
 
+    def _publish(self, _: Samples, pcm: bytes) -> None:
+        if self._relay is not None:
+            self._relay.publish(pcm)
+
     async def _emit(self, frame: VCOutput) -> None:
         if isinstance(frame, AudioFrame):
-            samples = frame.samples
-            meter = self._meter
-            if meter is not None:
-                samples = samples[: await meter.admit(len(samples))]
-            if len(samples):
-                pcm = float_to_pcm(samples)
-                await self._send.binary(pcm)
-                if self._relay is not None:
-                    self._relay.publish(pcm)
-            if meter is not None:
-                usage = await meter.delivered(len(samples))
-                if usage.report:
-                    await self._send.event(usage.event())
-                if usage.exhausted:
-                    raise CreditsExhausted()
+            assert self._window is not None
+            await deliver_audio(frame.samples, self._window, self._meter, self._send, float_to_pcm, self._publish)
         elif isinstance(frame, VCStatsFrame):
             await self._send.event(frame.event())
         elif isinstance(frame, DoneFrame):

@@ -19,6 +19,7 @@ import websockets
 
 from synthesis.rvc.tiny import TinyRVC, write_tiny_rvc
 from tests.helpers import REFERENCE_TEXT, create_account, espeak_wav, upload_voice
+from tests.realtime import ws_client
 from tests.servers import RunningServer, run_server
 
 F32 = npt.NDArray[np.float32]
@@ -77,7 +78,7 @@ class VCResult:
 
 
 def connect(server: RunningServer, api_key: str, path: str = "/v1/vc/stream") -> Any:
-    return websockets.connect(f"{server.ws_url}{path}?api_key={api_key}", max_size=None, open_timeout=10)
+    return ws_client.connect(server, api_key, path, max_queue=16)
 
 
 async def next_event(ws: Any, timeout_s: float = 30) -> dict[str, Any]:

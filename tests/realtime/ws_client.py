@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -9,6 +10,7 @@ from typing import Any
 
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.typing import Data
 
 from tests.servers import RunningServer
 
@@ -25,9 +27,36 @@ class Received:
         return [e for e in self.events if e["type"] == kind]
 
 
-def connect(server: RunningServer, api_key: str, path: str = "/v1/tts/stream") -> Any:
+BILLED_PATHS = ("/v1/tts/stream", "/v1/vc/stream")
+
+
+class AckingConnection(ClientConnection):
+    """Acknowledges every binary frame it hands to the caller, as the billed streams require (docs/protocol.md,
+    flow control); ``acks = False`` makes it a client that reads but never acknowledges."""
+
+    acks = True
+    received_bytes = 0
+
+    async def recv(self, decode: bool | None = None) -> Data:  # type: ignore[override]
+        msg = await super().recv(decode)
+        if isinstance(msg, bytes) and self.acks:
+            self.received_bytes += len(msg)
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await self.send(json.dumps({"type": "ack", "bytes": self.received_bytes}))
+        return msg
+
+
+def connect(server: RunningServer, api_key: str, path: str = "/v1/tts/stream", *, ack: bool | None = None,
+            **options: Any) -> Any:
+    """Open a client; by default it acknowledges audio on the billed streams (``ack=False``: never)."""
     url = f"{server.ws_url}{path}{'&' if '?' in path else '?'}api_key={api_key}"
-    return websockets.connect(url, max_size=None, max_queue=None, open_timeout=10)
+    acking = path.startswith(BILLED_PATHS) if ack is None else ack
+
+    class Connection(AckingConnection):
+        acks = acking
+
+    settings: dict[str, Any] = {"max_size": None, "max_queue": None, "open_timeout": 10, **options}
+    return websockets.connect(url, create_connection=Connection, **settings)
 
 
 async def send(ws: ClientConnection, **msg: Any) -> None:

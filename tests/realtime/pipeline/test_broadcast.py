@@ -77,3 +77,17 @@ async def test_one_source_per_channel_until_it_ends() -> None:
     refused_early.end()  # never started: frees the channel without telling listeners
     assert listener.queue.empty()
     hub.open_source(account, "obs", "s5")
+
+
+async def test_a_stalled_listener_holds_at_most_queue_bytes_of_audio() -> None:
+    hub = BroadcastHub(queue_items=1024, queue_bytes=1000)
+    account = uuid.uuid4()
+    listener = hub.subscribe(account, "obs")
+    for i in range(50):
+        hub.publish(account, "obs", bytes([i]) * 100)
+        hub.publish(account, "obs", {"type": "segment", "index": i})
+    assert listener.queued_bytes == 1000
+    items = [await listener.get() for _ in range(listener.queue.qsize())]
+    audio = [item for item in items if isinstance(item, bytes)]
+    assert sum(map(len, audio)) == 1000 and audio[-1] == bytes([49]) * 100  # the newest audio is kept
+    assert listener.queued_bytes == 0 and listener.dropped_items > 0
