@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import socket
+
 import asyncpg
 import redis.exceptions
 
-# An outage, not a bad request: the store could not be reached or went away mid-call. asyncpg raises OSError
-# subclasses when it cannot connect at all.
+# An outage, not a bad request: the store could not be reached or went away mid-call. asyncpg raises the
+# socket's own errors (refused, reset, timed out, unknown host) when it cannot connect at all. Not every OSError:
+# a client that disconnects is one too, and is no outage.
 REDIS_UNREACHABLE: tuple[type[Exception], ...] = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 DATABASE_UNREACHABLE: tuple[type[Exception], ...] = (
     asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError,
-    asyncpg.TooManyConnectionsError, OSError,
+    asyncpg.TooManyConnectionsError, ConnectionError, TimeoutError, socket.gaierror,
 )
 UNREACHABLE = REDIS_UNREACHABLE + DATABASE_UNREACHABLE
 

@@ -4,6 +4,7 @@ rebuilt from PostgreSQL plus the live sessions' own totals (see billing/redis_lu
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from billing import redis_lua
+
+log = logging.getLogger(__name__)
 
 OK, REFUSED, NOT_LOADED, NO_SESSION, EXISTS, RACED = 1, 0, -1, -2, -3, -4
 
@@ -224,8 +227,8 @@ class ReservationStore:
             if h[0] is None:
                 await self._redis.srem(self.live_key, member)
                 continue
-            found.append(
-                StoredSession(
+            try:
+                session = StoredSession(
                     account_id=account_id,
                     session_id=session_id,
                     owner=_text(h[0]),
@@ -235,7 +238,14 @@ class ReservationStore:
                     audio_ms=int(_text(h[4]) or 0),
                     closed=_text(h[5]) == "1",
                 )
-            )
+            except (ValueError, UnicodeDecodeError):
+                # Totals no script wrote: nothing can be settled from them; set aside, never block the others.
+                unreadable = StoredSession(account_id, session_id, "", "", None, 0, 0, True)
+                await self.quarantine(unreadable, "unreadable totals")
+                log.error("billing session %s (account %s) has unreadable totals; quarantined under %s",
+                          session_id, account_id, self.quarantine_key)
+                continue
+            found.append(session)
         return found
 
     async def owner_alive(self, owner: str) -> bool:

@@ -56,6 +56,9 @@ async def test_poisoned_sessions_do_not_block_start_up_or_others(tmp_path: Path)
         await _plant(redis, prefix, acct, plain, tag="ok", charged_mc=1000, audio_ms=6000)
         missing_account = str(uuid.uuid4())  # deleted, or never existed: the ledger refuses it for good
         await _plant(redis, prefix, missing_account, orphaned, tag="x", charged_mc=700, audio_ms=4200)
+        garbled_account, garbled = str(uuid.uuid4()), f"e-garbled-{name}"
+        await _plant(redis, prefix, garbled_account, garbled, tag="y", charged_mc=1, audio_ms=6)
+        await redis.hset(f"{prefix}bill:{{{garbled_account}}}:s:{garbled}", "charged", "12abc")
 
         env = {"DUBLE_TTS_ENGINE": "fake", "DUBLE_REDIS_PREFIX": prefix, "DUBLE_TTS_CACHE_ENABLED": "false",
                "DUBLE_BILLING_SETTLE_INTERVAL_S": "0.3"}
@@ -70,23 +73,27 @@ async def test_poisoned_sessions_do_not_block_start_up_or_others(tmp_path: Path)
             assert [(r["amount_millicredits"], r["tag"]) for r in usage] == [(-4267, None), (-1000, "ok")]
 
             quarantined = await redis.hgetall(f"{prefix}bill:quarantine")
-            assert list(quarantined) == [f"{missing_account}|{orphaned}".encode()]
-            assert b"ForeignKeyViolationError" in next(iter(quarantined.values()))
+            assert set(quarantined) == {f"{missing_account}|{orphaned}".encode(),
+                                        f"{garbled_account}|{garbled}".encode()}
+            assert b"ForeignKeyViolationError" in quarantined[f"{missing_account}|{orphaned}".encode()]
+            assert b"unreadable totals" in quarantined[f"{garbled_account}|{garbled}".encode()]
             assert await redis.smembers(f"{prefix}bill:live") == set()
 
             # A later orphan is settled by a periodic round: the quarantined one is not retried (logged once).
             await _plant(redis, prefix, acct, later, tag="later", charged_mc=10, audio_ms=60)
             await _wait_row(pool, later)
-            assert server.log().count(orphaned) == 1, server.log()[-3000:]
+            log = server.log()
+            assert log.count(orphaned) == 1 and log.count(garbled) == 1, log[-3000:]
+            assert "Traceback" not in log, log[-3000:]
 
             async with httpx.AsyncClient(base_url=server.base_url) as client:
                 headers = {"Authorization": f"Bearer {key}"}
                 credits = (await client.get("/v1/account", headers=headers)).json()["credits"]
                 assert credits == (SIGNUP_MC - 4267 - 1000 - 10) / 1000
                 stats = (await client.get("/v1/stats")).json()
-                assert stats["billing"] == {"quarantined_sessions": 1}
+                assert stats["billing"] == {"quarantined_sessions": 2}
                 text = (await client.get("/metrics")).text
-                assert "duble_billing_quarantined_sessions 1" in text
+                assert "duble_billing_quarantined_sessions 2" in text
     finally:
         await pool.close()
         await delete_prefix(redis, prefix)
