@@ -156,7 +156,8 @@ class WebRTCCall:
         if self._ended:
             return
         log.info("webrtc call ended: %s", code)
-        await self._event({"type": "error", "code": code, "message": message})
+        with contextlib.suppress(Exception):  # a client too slow to take the error is dropped all the same
+            await self._event({"type": "error", "code": code, "message": message})
         self._ended = True
         with contextlib.suppress(Exception):
             await self._send.close(close_code, code)
@@ -322,8 +323,13 @@ class WebRTCCall:
             timeout_s = settings.webrtc_media_timeout_s
             if not isinstance(frame, av.AudioFrame):
                 continue
-            for f in to_mono.resample(frame):
-                self._session.push(f.to_ndarray().reshape(-1).astype(np.float32) / 32768.0)
+            try:
+                for f in to_mono.resample(frame):
+                    self._session.push(f.to_ndarray().reshape(-1).astype(np.float32) / 32768.0)
+            except (av.FFmpegError, ValueError) as exc:  # a frame the peer's codec settings make unusable
+                log.warning("webrtc: unusable audio frame: %s", type(exc).__name__)
+                await self._fail("invalid_media", "the peer's audio cannot be decoded", CLOSE_POLICY)
+                return
 
     async def _run_session(self) -> None:
         assert self._session is not None
