@@ -35,7 +35,6 @@ from realtime.transports.audio_codecs import float_to_pcm
 from realtime.transports.webrtc_media import RATE_HZ, ConvertedTrack, WebRTCSessions, gather_only_on, keep_candidates_on
 from realtime.transports.webrtc_signalling import (
     CandidateMessage,
-    OfferMessage,
     check_candidate,
     parse_candidate_message,
     parse_offer,
@@ -183,7 +182,7 @@ class WebRTCCall:
             await self._on_start(validate(VCStartMessage, {**data, "sample_rate": RATE_HZ}))
             self._offer_deadline = self._idle_deadline()
         elif kind == "offer":
-            await self._on_offer(parse_offer(data, self._state.settings.webrtc_max_sdp_bytes))
+            await self._on_offer(data)
         elif kind == "candidate":
             await self._on_candidate(parse_candidate_message(data))
         elif kind == "end":
@@ -209,11 +208,12 @@ class WebRTCCall:
         announce_relay(self._relay, started, kind="vc", sample_rate=RATE_HZ)
         await self._event(started)
 
-    async def _on_offer(self, msg: OfferMessage) -> None:
+    async def _on_offer(self, data: dict[str, Any]) -> None:
         if self._session is None or self._tg is None:
             raise ClientMessageError("not_started", "send a 'start' message before the offer")
         if self._pc is not None:
             raise ClientMessageError("already_connected", "this call already has a peer connection")
+        msg = parse_offer(data, self._state.settings.webrtc_max_sdp_bytes)
         address = self._state.settings.webrtc_ice_address
         sdp = keep_candidates_on(msg.sdp, address) if address else msg.sdp
         block = self._session.algorithmic_latency_ms
