@@ -116,6 +116,12 @@ class Settings(BaseSettings):
     # WebRTC: gather ICE candidates on this address only (e.g. 127.0.0.1 in tests); empty = every interface.
     webrtc_ice_address: str = ""
     webrtc_max_sessions: int = Field(default=16, ge=1)
+    # A call must send its offer within webrtc_idle_timeout_s of connecting (and of `start`), reach `connected`
+    # within webrtc_connect_timeout_s of the answer, then never go webrtc_media_timeout_s without audio.
+    webrtc_idle_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    webrtc_connect_timeout_s: float = Field(default=15.0, gt=0, le=300)
+    webrtc_media_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    webrtc_max_sdp_bytes: int = Field(default=64 * 1024, ge=1024, le=512 * 1024)
     # torch intra-op threads for the process (0 = torch's default). Live streams run side by side on the worker
     # threads; more intra-op threads per job only contend (measured: 45 ms vs 300-3000 ms per RVC block on 2 busy
     # cores).
