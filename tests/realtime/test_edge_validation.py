@@ -5,6 +5,7 @@ Start messages take strict types (``"sample_rate": "24000"`` is refused)."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -115,9 +116,14 @@ async def test_vc_start_takes_strict_types(fake_server: RunningServer) -> None:
         assert "tag" in event["message"]
 
 
-async def _stored_tags(database_url: str) -> list[str | None]:
+async def _stored_tags(database_url: str, session_id: str, timeout_s: float = 30) -> list[str | None]:
+    """Every tag PostgreSQL holds, once the session is settled (that runs just after the socket closes)."""
     conn = await asyncpg.connect(database_url)
     try:
+        deadline = time.monotonic() + timeout_s
+        while not await conn.fetchval("SELECT closed_at IS NOT NULL FROM usage_sessions WHERE id = $1", session_id):
+            assert time.monotonic() < deadline, "the session was not settled"
+            await asyncio.sleep(0.05)
         rows = await conn.fetch("SELECT tag FROM usage_sessions UNION ALL "
                                 "SELECT details->>'tag' FROM ledger_entries WHERE kind = 'usage'")
         return [r["tag"] for r in rows]
@@ -149,12 +155,13 @@ async def test_hostile_tags_are_refused_nothing_is_stored_and_the_server_restart
                     assert "tag" in event["message"]
                 assert await _redis_session_tags(prefix) == []
                 await send(ws, type="start", language="en", tag="  campanha  ")
-                assert (await next_event(ws))["type"] == "started"
+                started = await next_event(ws)
+                assert started["type"] == "started"
                 await send(ws, type="text", text="Hello there.")
                 await send(ws, type="end")
                 got = await collect(ws, timeout_s=60)
             assert got.of_type("done"), got.events
-            stored = await _stored_tags(database_url)
+            stored = await _stored_tags(database_url, started["session_id"])
             assert len(stored) >= 2 and set(stored) == {"campanha"}, stored  # the session row and its usage
         with run_server(tmp_path, env, keep_database=database_url) as second:
             async with httpx.AsyncClient() as client:
