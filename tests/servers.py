@@ -36,6 +36,8 @@ class RunningServer:
     redis_prefix: str
     env: dict[str, str]
     log_path: Path
+    pid: int = 0
+    """The server process (``/proc/<pid>/status`` shows its memory)."""
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -86,7 +88,7 @@ def run_server(tmp_dir: Path, extra_env: dict[str, str] | None = None, *, keep_d
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = RunningServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", port, database_url, prefix,
-                           env, log_path)
+                           env, log_path, proc.pid)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while True:

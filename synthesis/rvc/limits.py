@@ -8,6 +8,7 @@ for forks and the tiny test models, and nothing near what would need gigabytes.
 from __future__ import annotations
 
 import math
+
 import torch
 
 from synthesis.interfaces import EngineError
