@@ -23,7 +23,7 @@ from synthesis.rvc.sandbox import validate_in_child
 
 router = APIRouter(tags=["voices"])
 _READ_CHUNK = 1 << 20
-_VALIDATION_TIMEOUT_S = 120.0
+_VALIDATION_TIMEOUT_S = 300.0
 _VALIDATION_MEMORY_BYTES = 3 * 1024**3
 _SLOT_WAIT_S = 30.0
 
@@ -111,6 +111,8 @@ async def upload_rvc_model(
         try:
             sample_rate_hz, use_f0 = await _validate(state, model_tmp, index_tmp)
         except EngineError as exc:
+            if exc.retryable:
+                raise ApiError(503, exc.code, exc.message, headers={"Retry-After": "30"}) from None
             raise ApiError(422, exc.code, exc.message) from None
         # A fresh name per upload: a replaced model is never confused with the cached old one.
         version = uuid.uuid4().hex[:12]

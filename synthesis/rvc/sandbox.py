@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from typing import Any
 from synthesis.interfaces import EngineError
 
 _PROBE_FRAMES = 20
+CPU_LIMIT_S = 60
+"""CPU seconds the check may use after its imports; a real v2 model needs a few."""
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 _OUT_OF_MEMORY = {"ok": False, "code": "invalid_model", "message": "the RVC model needs more memory than allowed"}
 
@@ -30,12 +33,15 @@ def _virtual_memory_bytes() -> int:
     return 0
 
 
-def _cap_memory(extra_bytes: int) -> None:
-    """Address space: what the imports already mapped plus ``extra_bytes``."""
+def _cap_resources(extra_bytes: int, cpu_s: int) -> None:
+    """Address space: what the imports already mapped plus ``extra_bytes``; CPU: what they used plus ``cpu_s``."""
     import resource
 
     limit = _virtual_memory_bytes() + extra_bytes
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_limit = int(used.ru_utime + used.ru_stime) + cpu_s
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_limit, cpu_limit + 5))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
@@ -48,7 +54,7 @@ def _probe(model_path: Path, index_path: Path | None, memory_bytes: int) -> dict
     from synthesis.rvc.index import FeatureIndex
 
     torch.set_num_threads(1)
-    _cap_memory(memory_bytes)
+    _cap_resources(memory_bytes, CPU_LIMIT_S)
     net, info = load_rvc_model(model_path)
     phone = torch.randn(1, _PROBE_FRAMES, 768)
     pitch = torch.full((1, _PROBE_FRAMES), 100, dtype=torch.long)
@@ -83,7 +89,11 @@ def _main() -> None:
 
 async def validate_in_child(model_path: Path, index_path: Path | None, *, timeout_s: float,
                             memory_bytes: int) -> tuple[int, bool]:
-    """``(sample_rate_hz, use_f0)`` or ``EngineError``; the child is killed on timeout or cancellation."""
+    """``(sample_rate_hz, use_f0)`` or ``EngineError``; the child is killed on timeout or cancellation.
+
+    The child's own CPU limit (``CPU_LIMIT_S``) catches a model that computes too long: ``invalid_model``. The wall
+    clock ``timeout_s`` only runs out on an overloaded machine: a retryable ``busy``.
+    """
     args = [str(model_path), *([str(index_path)] if index_path is not None else []), "--memory-bytes",
             str(memory_bytes)]
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1",
@@ -95,7 +105,8 @@ async def validate_in_child(model_path: Path, index_path: Path | None, *, timeou
         async with asyncio.timeout(timeout_s):
             stdout, _ = await proc.communicate()
     except TimeoutError:
-        raise EngineError("invalid_model", f"validating the RVC model took longer than {timeout_s:g} s") from None
+        raise EngineError("busy", "the server is too busy to check the model now; try again shortly",
+                          retryable=True) from None
     finally:
         if proc.returncode is None:
             proc.kill()
@@ -110,8 +121,9 @@ def _verdict(stdout: bytes, returncode: int | None) -> tuple[int, bool]:
     except json.JSONDecodeError:
         result = {}
     if not isinstance(result, dict) or "ok" not in result:
-        raise EngineError("invalid_model", "the RVC model could not be loaded within the memory limit "
-                          f"(the validator exited with {returncode})")
+        limit = "CPU" if returncode in (-signal.SIGXCPU, -signal.SIGKILL) else "memory"
+        raise EngineError("invalid_model", f"the RVC model could not be checked within the {limit} limit "
+                          f"(the check exited with {returncode})")
     if not result["ok"]:
         raise EngineError(str(result.get("code", "invalid_model")), str(result.get("message", "invalid model")))
     return int(result["sample_rate_hz"]), bool(result["use_f0"])

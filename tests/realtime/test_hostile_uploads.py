@@ -151,6 +151,16 @@ def test_too_short_message_never_contradicts_the_limit(target: Target, tmp_path:
     assert 2.9 <= float(match.group(1)) < 3.0
 
 
+def test_recording_far_over_the_limit_is_refused_while_decoding(target: Target, tmp_path: Path) -> None:
+    rate = 8000
+    t = np.arange(rate * 70) / rate
+    path = write_wav(tmp_path / "long.wav", (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), rate)
+    resp = httpx.post(f"{target.server.base_url}/v1/voices", headers=target.headers,
+                      data={"name": "longa", "language": "pt-BR"}, files={"audio": ("l.wav", path.read_bytes())},
+                      timeout=60)
+    assert "longer than 60 s" in _error(resp, 422, "audio_too_long")
+
+
 def test_random_pth_files_all_get_a_clean_4xx(target: Target) -> None:
     peak = PeakRSS(target.server.pid)
     for kind, data in fuzz_pth_files(target.tiny.model_path):
