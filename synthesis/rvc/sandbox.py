@@ -1,4 +1,4 @@
-"""Validate an untrusted RVC model in a child process with a memory cap and a deadline.
+"""Validate an untrusted RVC model in a child process with a memory cap, a CPU limit and a deadline.
 
 The child loads the ``.pth`` (and ``.index``), builds the synthesizer and runs a short forward pass; whatever it
 does — a MemoryError, a crash in native code, an endless loop — ends the child, never the caller.
