@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -38,3 +39,5 @@ class AppState:
     tts_cache: TTSCache | None
     broadcast: BroadcastHub
     listen_tokens: ListenTokenStore
+    # Each untrusted-model check is a child process with up to a few GB; this many at once.
+    rvc_validations: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))

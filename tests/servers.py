@@ -37,6 +37,7 @@ class RunningServer:
     env: dict[str, str]
     log_path: Path
     pid: int = 0
+    """The server process (``/proc/<pid>/status`` shows its memory)."""
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -182,14 +182,20 @@ def _body_type(raw: bytes) -> str | None:
 _LIMITED = {("POST", "/v1/accounts"): "signup", ("POST", "/v1/voices"): "upload"}
 
 
+def _limited_action(method: str, path: str) -> str | None:
+    if method == "POST" and path.startswith("/v1/voices/") and path.endswith("/rvc-model"):
+        return "upload"
+    return _LIMITED.get((method, path))
+
+
 class RateLimitMiddleware:
-    """429 ``rate_limited`` for sign-ups (per IP) and voice uploads (per API key and per IP)."""
+    """429 ``rate_limited`` for sign-ups (per IP) and voice and RVC model uploads (per API key and per IP)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        action = _LIMITED.get((scope.get("method", ""), scope.get("path", ""))) if scope["type"] == "http" else None
+        action = _limited_action(scope.get("method", ""), scope.get("path", "")) if scope["type"] == "http" else None
         state = getattr(scope["app"].state, "duble", None) if action else None
         if action is None or state is None:
             await self.app(scope, receive, send)

@@ -17,11 +17,15 @@ from realtime.deps import AccountDep, StateDep
 from realtime.errors import ApiError
 from realtime.storage.rvc_models import RVCModelRecord, RVCModelStore
 from synthesis.interfaces import EngineError
-from synthesis.rvc.checkpoint import RVCModelInfo, load_rvc_model
-from synthesis.rvc.index import FeatureIndex
+from synthesis.rvc.archive import check_archive
+from synthesis.rvc.index_format import read_header
+from synthesis.rvc.sandbox import validate_in_child
 
 router = APIRouter(tags=["voices"])
 _READ_CHUNK = 1 << 20
+_VALIDATION_TIMEOUT_S = 300.0
+_VALIDATION_MEMORY_BYTES = 3 * 1024**3
+_SLOT_WAIT_S = 30.0
 
 
 class RVCModelView(BaseModel):
@@ -55,11 +59,27 @@ async def _save_limited(upload: UploadFile, dest: Path, limit: int) -> int:
     return size
 
 
-def _validate(model_path: Path, index_path: Path | None) -> RVCModelInfo:
-    _, info = load_rvc_model(model_path)
+def _check_structure(model_path: Path, index_path: Path | None) -> None:
+    """What can be refused from sizes and headers alone, without torch or faiss reading the files."""
+    check_archive(model_path)
     if index_path is not None:
-        FeatureIndex.load(index_path)
-    return info
+        read_header(index_path)
+
+
+async def _validate(state: StateDep, model_path: Path, index_path: Path | None) -> tuple[int, bool]:
+    """``(sample_rate_hz, use_f0)``; the model is loaded and run only in a child process (``validate_in_child``)."""
+    await asyncio.to_thread(_check_structure, model_path, index_path)
+    try:
+        async with asyncio.timeout(_SLOT_WAIT_S):
+            await state.rvc_validations.acquire()
+    except TimeoutError:
+        raise ApiError(503, "busy", "too many models are being checked; try again shortly",
+                       headers={"Retry-After": "10"}) from None
+    try:
+        return await validate_in_child(model_path, index_path, timeout_s=_VALIDATION_TIMEOUT_S,
+                                       memory_bytes=_VALIDATION_MEMORY_BYTES)
+    finally:
+        state.rvc_validations.release()
 
 
 def _store(state: StateDep) -> RVCModelStore:
@@ -89,8 +109,10 @@ async def upload_rvc_model(
             index_tmp = staging / "voice.index"
             await _save_limited(index, index_tmp, limit)
         try:
-            info = await asyncio.to_thread(_validate, model_tmp, index_tmp)
+            sample_rate_hz, use_f0 = await _validate(state, model_tmp, index_tmp)
         except EngineError as exc:
+            if exc.retryable:
+                raise ApiError(503, exc.code, exc.message, headers={"Retry-After": "30"}) from None
             raise ApiError(422, exc.code, exc.message) from None
         # A fresh name per upload: a replaced model is never confused with the cached old one.
         version = uuid.uuid4().hex[:12]
@@ -104,8 +126,8 @@ async def upload_rvc_model(
         shutil.rmtree(staging, ignore_errors=True)
     old = await _store(state).get(account.id, vid)
     record = await _store(state).put(account.id, vid, model_path.resolve(),
-                                     index_path.resolve() if index_path else None, info.sample_rate_hz,
-                                     info.use_f0, size)
+                                     index_path.resolve() if index_path else None, sample_rate_hz, use_f0,
+                                     size)
     if old is not None:
         _remove_files(old)
     return _view(record)

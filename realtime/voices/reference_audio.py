@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 
 import av
@@ -17,7 +18,12 @@ _SILENCE_FLOOR_DB = -50.0
 _SILENCE_BELOW_PEAK_DB = 40.0
 _TARGET_RMS_DB = -20.0
 _PEAK_CEILING = 10 ** (-1.0 / 20)
-_MAX_DECODED_S = 300.0
+MAX_DECODED_S = 300.0
+MIN_SOURCE_RATE_HZ = 8000
+MAX_SOURCE_RATE_HZ = 192000
+MAX_CHANNELS = 8
+# Silence around the speech that an upload may carry beyond voice_max_s; it is trimmed off.
+SILENCE_MARGIN_S = 30.0
 
 
 class ReferenceAudioError(Exception):
@@ -45,8 +51,32 @@ class ReferenceAudio:
         return ReferenceAudio(samples, sample_rate_hz)
 
 
-def decode_audio(data: bytes, rate_hz: int = REFERENCE_RATE_HZ) -> Samples:
-    """Decode any container/codec PyAV knows into mono float32 at ``rate_hz``."""
+def _check_stream(stream: av.audio.stream.AudioStream) -> None:
+    rate = stream.codec_context.sample_rate or stream.rate
+    if not rate or not MIN_SOURCE_RATE_HZ <= rate <= MAX_SOURCE_RATE_HZ:
+        raise ReferenceAudioError("invalid_audio", f"the audio's sample rate is {rate or 0} Hz; "
+                                  f"{MIN_SOURCE_RATE_HZ}-{MAX_SOURCE_RATE_HZ} Hz is supported")
+    channels = stream.codec_context.channels
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise ReferenceAudioError("invalid_audio", f"the audio has {channels} channels; at most {MAX_CHANNELS}")
+
+
+def _check_frame(frame: av.AudioFrame) -> None:
+    """A frame may declare a rate or layout of its own, whatever the stream said."""
+    if not MIN_SOURCE_RATE_HZ <= frame.sample_rate <= MAX_SOURCE_RATE_HZ:
+        raise ReferenceAudioError("invalid_audio", f"the audio's sample rate is {frame.sample_rate} Hz; "
+                                  f"{MIN_SOURCE_RATE_HZ}-{MAX_SOURCE_RATE_HZ} Hz is supported")
+    if not 1 <= len(frame.layout.channels) <= MAX_CHANNELS:
+        raise ReferenceAudioError("invalid_audio", f"the audio has more than {MAX_CHANNELS} channels")
+
+
+def decode_audio(data: bytes, rate_hz: int = REFERENCE_RATE_HZ, *, max_s: float = MAX_DECODED_S) -> Samples:
+    """Decode any container/codec PyAV knows into mono float32 at ``rate_hz``.
+
+    Bounded by what is decoded, not by what the header claims: sample rate and channel count are checked on the
+    stream and on every frame before it is resampled, and a recording longer than ``max_s`` is refused as soon as
+    the decoder passes that mark.
+    """
     try:
         container = av.open(io.BytesIO(data), mode="r")
     except (av.error.FFmpegError, ValueError, OSError) as exc:
@@ -55,18 +85,18 @@ def decode_audio(data: bytes, rate_hz: int = REFERENCE_RATE_HZ) -> Samples:
         if not container.streams.audio:
             raise ReferenceAudioError("invalid_audio", "the file has no audio stream")
         stream = container.streams.audio[0]
+        _check_stream(stream)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=rate_hz)
         parts: list[Samples] = []
-        total = 0
-        limit = int(_MAX_DECODED_S * rate_hz)
+        decoded_s = 0.0
         try:
             for frame in container.decode(stream):
+                _check_frame(frame)
+                decoded_s += frame.samples / frame.sample_rate
+                if decoded_s > max_s:
+                    raise ReferenceAudioError("audio_too_long", f"the recording is longer than {max_s:g} s")
                 for out in resampler.resample(frame):
-                    arr = out.to_ndarray().reshape(-1).astype(np.float32)
-                    parts.append(arr)
-                    total += len(arr)
-                if total > limit:
-                    break
+                    parts.append(out.to_ndarray().reshape(-1).astype(np.float32))
             for out in resampler.resample(None):
                 parts.append(out.to_ndarray().reshape(-1).astype(np.float32))
         except (av.error.FFmpegError, ValueError) as exc:
@@ -122,17 +152,20 @@ def normalize_loudness(samples: Samples, rate_hz: int) -> Samples:
 
 def prepare_reference(data: bytes, *, min_s: float, max_s: float) -> ReferenceAudio:
     """Decode, trim and normalize an upload, enforcing ``min_s``..``max_s`` of speech."""
-    samples = decode_audio(data)
+    samples = decode_audio(data, max_s=min(MAX_DECODED_S, max_s + SILENCE_MARGIN_S))
     trimmed = trim_silence(samples, REFERENCE_RATE_HZ)
     if len(trimmed) == 0 or float(np.max(np.abs(trimmed))) < 10 ** (_SILENCE_FLOOR_DB / 20):
         raise ReferenceAudioError("silent_audio", "the recording is silent: no speech was found")
     duration = len(trimmed) / REFERENCE_RATE_HZ
+    # Rounded away from the limit, so the number shown never seems to satisfy it (2.996 s is "2.99", not "3.00").
     if duration < min_s:
+        shown = math.floor(duration * 100) / 100
         raise ReferenceAudioError(
-            "audio_too_short", f"{duration:.1f} s of speech after trimming silence; at least {min_s:g} s needed"
+            "audio_too_short", f"{shown:.2f} s of speech after trimming silence; at least {min_s:g} s needed"
         )
     if duration > max_s:
+        shown = math.ceil(duration * 100) / 100
         raise ReferenceAudioError(
-            "audio_too_long", f"{duration:.1f} s of speech after trimming silence; at most {max_s:g} s allowed"
+            "audio_too_long", f"{shown:.2f} s of speech after trimming silence; at most {max_s:g} s allowed"
         )
     return ReferenceAudio(normalize_loudness(trimmed, REFERENCE_RATE_HZ), REFERENCE_RATE_HZ)

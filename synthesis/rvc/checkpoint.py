@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import pickle
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,9 +10,11 @@ from typing import Any
 import torch
 
 from synthesis.interfaces import EngineError
-from synthesis.rvc.synthesizer import SynthConfig, Synthesizer
+from synthesis.rvc.archive import check_archive
+from synthesis.rvc.limits import SAMPLE_RATES_HZ, check_tensors, check_weights, expected_shapes, parse_config
+from synthesis.rvc.synthesizer import Synthesizer
 
-SAMPLE_RATE_TAGS = {32000: "32k", 40000: "40k", 48000: "48k"}
+SAMPLE_RATE_TAGS = dict(zip(SAMPLE_RATES_HZ, ("32k", "40k", "48k"), strict=True))
 _TRAINING_ONLY_PREFIX = "enc_q."
 
 
@@ -42,16 +42,23 @@ def _renamed(key: str) -> str:
 
 
 def read_checkpoint(data: bytes | Path) -> dict[str, Any]:
-    """Unpickle safely (tensors and plain containers only); any failure is ``EngineError('invalid_model')``."""
+    """Unpickle safely (tensors and plain containers only); any failure is ``EngineError('invalid_model')``.
+
+    The zip layer is checked first (``check_archive``); a file is memory-mapped, so its tensors cost no copy.
+    """
+    size = check_archive(data)
     try:
-        source: Any = io.BytesIO(data) if isinstance(data, bytes) else str(data)
-        cpt = torch.load(source, map_location="cpu", weights_only=True)
+        if isinstance(data, bytes):
+            cpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        else:
+            cpt = torch.load(str(data), map_location="cpu", weights_only=True, mmap=True)
     except FileNotFoundError:
         raise _model_error("the RVC model file is missing") from None
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
+    except Exception as exc:  # torch's unpickler raises many types on hostile input; all mean "not a model"
         raise _model_error(f"not a readable RVC .pth file ({type(exc).__name__})") from None
-    if not isinstance(cpt, dict) or not isinstance(cpt.get("weight"), dict) or not isinstance(cpt.get("config"), list):
+    if not isinstance(cpt, dict) or not isinstance(cpt.get("config"), list | tuple):
         raise _model_error("not an RVC model: expected a dict with 'weight' and 'config'")
+    cpt["weight"] = check_tensors(cpt.get("weight"), size)
     return cpt
 
 
@@ -64,35 +71,41 @@ def inference_dtype(device: str, checkpoint_dtype: torch.dtype) -> torch.dtype:
 
 def build_synthesizer(cpt: dict[str, Any], *, device: str = "cpu",
                       dtype: torch.dtype | None = None) -> tuple[Synthesizer, RVCModelInfo]:
-    """``dtype`` None picks ``inference_dtype(device, checkpoint dtype)``."""
+    """``dtype`` None picks ``inference_dtype(device, checkpoint dtype)``.
+
+    The config and every weight's name, shape and dtype are checked against the v2 architecture before a module
+    is built, so a file cannot make this allocate more than its own weights need.
+    """
     version = str(cpt.get("version", "v1"))
     if version != "v2":
         raise _model_error(f"RVC {version} models are not supported; use a v2 model (768-d content features)")
     weights = {_renamed(k): v for k, v in cpt["weight"].items() if not k.startswith(_TRAINING_ONLY_PREFIX)}
-    if "emb_g.weight" not in weights:
+    speakers = weights.get("emb_g.weight")
+    if speakers is None or speakers.dim() != 2:
         raise _model_error("the RVC model has no speaker embedding (emb_g.weight)")
     config = list(cpt["config"])
-    try:
+    if config:
         # RVC stores the real speaker count in the weights; the config entry can be stale.
-        config[-3] = int(weights["emb_g.weight"].shape[0])
-        cfg = SynthConfig.from_list(config)
-    except (ValueError, TypeError, IndexError) as exc:
-        raise _model_error(f"invalid RVC config: {exc}") from None
-    if cfg.sr not in SAMPLE_RATE_TAGS:
-        raise _model_error(f"unsupported RVC sample rate {cfg.sr} (32000, 40000 or 48000)")
-    use_f0 = bool(int(cpt.get("f0", 1)))
-    net = Synthesizer(cfg, use_f0)
-    stored = next(iter(weights.values())).dtype
-    try:
-        net.load_state_dict({k: v.float() for k, v in weights.items()}, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0:2]
-        raise _model_error("RVC weights do not match the v2 architecture: " + " ".join(first)[:300]) from None
+        config[-3] = int(speakers.shape[0])
+    cfg = parse_config(config)
+    f0 = cpt.get("f0", 1)
+    if not isinstance(f0, int) or f0 not in (0, 1):
+        raise _model_error("'f0' must be 0 or 1")
+    use_f0 = bool(f0)
+    check_weights(weights, expected_shapes(cfg, use_f0), _tensor_bytes(weights))
+    with torch.device("meta"):
+        net = Synthesizer(cfg, use_f0)
+    stored = speakers.dtype
+    net.load_state_dict({k: v.float() for k, v in weights.items()}, strict=True, assign=True)
     run_dtype = dtype or inference_dtype(device, stored)
     net.eval().to(device=device, dtype=run_dtype)
     info = RVCModelInfo(cfg.sr, use_f0, version, cfg.spk_embed_dim, str(stored).removeprefix("torch."),
                         device, str(run_dtype).removeprefix("torch."))
     return net, info
+
+
+def _tensor_bytes(weights: dict[str, torch.Tensor]) -> int:
+    return sum(t.numel() * t.element_size() for t in weights.values())
 
 
 def load_rvc_model(path: Path | bytes, *, device: str = "cpu",

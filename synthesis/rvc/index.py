@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from synthesis.interfaces import EngineError
+from synthesis.rvc.index_format import read_header
 
 _NEIGHBOURS = 8
 
@@ -21,6 +22,7 @@ class FeatureIndex:
     def load(cls, path: Path) -> FeatureIndex:
         import faiss
 
+        read_header(path)
         try:
             index = faiss.read_index(str(path))
         except RuntimeError:

@@ -166,7 +166,7 @@ def _voice_whose_model_file_vanished(vc: VCSetup) -> str:
     voice = httpx.post(f"{base}/v1/voices", headers=headers, data={"name": "gone", "language": "pt-BR"},
                        files={"audio": ("ref.wav", ref)}, timeout=60).json()
     r = httpx.post(f"{base}/v1/voices/{voice['id']}/rvc-model", headers=headers,
-                   files={"model": ("v.pth", vc.tiny.model_path.read_bytes())}, timeout=60)
+                   files={"model": ("v.pth", vc.tiny.model_path.read_bytes())}, timeout=300)
     assert r.status_code == 201
     removed = [p for p in Path(vc.server.env["DUBLE_DATA_DIR"]).rglob("voice-*.pth") if voice["id"] in str(p)]
     assert len(removed) == 1

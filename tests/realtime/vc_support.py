@@ -45,7 +45,7 @@ def start_vc_server(tmp: Path, extra_env: dict[str, str] | None = None) -> Itera
         rvc_voice = upload_voice(srv, headers, wav, name="rvc")
         with open(tiny.model_path, "rb") as m, open(tiny.index_path, "rb") as ix:
             resp = httpx.post(f"{srv.base_url}/v1/voices/{rvc_voice['id']}/rvc-model", headers=headers,
-                              files={"model": ("voice.pth", m), "index": ("voice.index", ix)}, timeout=60)
+                              files={"model": ("voice.pth", m), "index": ("voice.index", ix)}, timeout=300)
         assert resp.status_code == 201, resp.text
         yield VCSetup(srv, key, headers, str(voice["id"]), str(rvc_voice["id"]), tiny)
 
