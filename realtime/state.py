@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 
 from billing.accounts import AccountStore
 from billing.runtime import BillingServices
+from realtime.auth.web import WebAuth
 from realtime.config import Settings
 from realtime.pipeline.broadcast import BroadcastHub
 from realtime.storage.listen_tokens import ListenTokenStore
@@ -38,3 +39,4 @@ class AppState:
     tts_cache: TTSCache | None
     broadcast: BroadcastHub
     listen_tokens: ListenTokenStore
+    web: WebAuth

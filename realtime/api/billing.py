@@ -44,13 +44,15 @@ def billing_config(s: Settings) -> BillingConfig:
             session_starts_per_key=s.rate_session_starts_per_key, session_starts_per_ip=s.rate_session_starts_per_ip,
             uploads_per_key=s.rate_uploads_per_key, uploads_per_ip=s.rate_uploads_per_ip,
             paid_plan_multiplier=s.rate_paid_plan_multiplier,
+            logins_per_email=s.rate_logins_per_email, logins_per_ip=s.rate_logins_per_ip,
         ),
         mercadopago=MercadoPagoConfig(
             access_token=s.mercadopago_access_token.get_secret_value(),
             webhook_secret=s.mercadopago_webhook_secret.get_secret_value(),
             base_url=s.mercadopago_base_url, timeout_s=s.mercadopago_timeout_s,
             webhook_tolerance_s=s.mercadopago_webhook_tolerance_s,
-            notification_url=f"{base}/v1/payments/webhook?source_news=webhooks", back_url=s.mercadopago_back_url,
+            notification_url=f"{base}/v1/payments/webhook?source_news=webhooks",
+            back_url=s.mercadopago_back_url or f"{base}/app/payment",
         ),
     )
 

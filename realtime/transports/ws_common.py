@@ -18,6 +18,7 @@ from starlette.websockets import WebSocketState
 from billing.accounts import Account
 from billing.errors import BillingError
 from billing.stream_meter import CreditsExhausted, SampleMeter
+from realtime.auth.web import same_origin, session_of
 from realtime.deps import bearer_token
 from realtime.pipeline.broadcast import BroadcastSource, ChannelBusy
 from realtime.state import AppState
@@ -78,10 +79,14 @@ def validate(model: type[M], data: dict[str, Any]) -> M:
 
 
 async def authenticate(ws: WebSocket, state: AppState) -> Account | None:
+    """The API key (query or Bearer header), else the web app's session cookie when the page is this server's."""
     token = ws.query_params.get("api_key") or bearer_token(ws)
-    if not token:
+    if token:
+        return await state.accounts.by_api_key(token)
+    if not same_origin(ws, state.settings.public_base_url):
         return None
-    return await state.accounts.by_api_key(token)
+    session = await session_of(ws, state.web)
+    return session.account if session else None
 
 
 class EventSender:
