@@ -22,6 +22,7 @@ from realtime.api import (
     pages,
     payment_history,
     rvc_models,
+    usage_daily,
     voice_media,
     voices,
 )
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(api_keys.router)
     app.include_router(payment_history.router)
+    app.include_router(usage_daily.router)
     app.include_router(voice_media.router)
     app.include_router(docs.router)
     app.add_middleware(billing_api.RateLimitMiddleware)

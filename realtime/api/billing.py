@@ -78,7 +78,8 @@ async def list_plans(state: StateDep) -> dict[str, Any]:
                       "price": format_brl(plan.price_centavos), "credits": credits, "max_voices": voices})
     rates = _billing(state).config.rates
     prices = {op: {"credits_per_minute": rates.millicredits_per_min(op) // 1000} for op in OPERATIONS}
-    return {"plans": plans, "prices": prices, "billing_quantum_ms": _billing(state).config.quantum_ms}
+    return {"plans": plans, "prices": prices, "billing_quantum_ms": _billing(state).config.quantum_ms,
+            "payments_enabled": bool(_billing(state).config.mercadopago.access_token)}
 
 
 def _usage_item(audio_ms: int, charged_mc: int) -> dict[str, float]:
@@ -137,6 +138,8 @@ async def checkout(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=64)] = None,
 ) -> dict[str, str]:
     """A Checkout Pro preference for a plan; send ``Idempotency-Key`` to make retries return the same one."""
+    if not _billing(state).config.mercadopago.access_token:
+        raise ApiError(503, "payments_not_configured", "payments are not enabled on this server")
     try:
         result = await _billing(state).payments.checkout(account.id, body.plan, idempotency_key or None)
     except UnknownPlan as exc:

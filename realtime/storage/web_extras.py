@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import asyncpg
 
@@ -56,3 +56,24 @@ async def payment_history(pool: asyncpg.Pool, account_id: uuid.UUID) -> list[Pay
     )
     return [PaymentRow(r["id"], r["plan"], r["price_centavos"], r["credits"], r["created_at"], r["payment_id"],
                        r["status"], r["granted"], r["reversed"], r["refunded"]) for r in rows]
+
+
+@dataclass(slots=True, frozen=True)
+class DailyUsage:
+    day: date
+    operation: str
+    audio_ms: int
+    charged_mc: int
+
+
+async def daily_usage(pool: asyncpg.Pool, account_id: uuid.UUID, start: datetime, end: datetime,
+                      utc_offset: timedelta) -> list[DailyUsage]:
+    """Settled usage per local day (``utc_offset`` from UTC) and operation, in [start, end)."""
+    rows = await pool.fetch(
+        "SELECT ((created_at AT TIME ZONE 'UTC') + $4::interval)::date AS day, details->>'operation' AS op, "
+        "COALESCE(SUM((details->>'audio_ms')::bigint), 0) AS ms, COALESCE(-SUM(amount_millicredits), 0) AS mc "
+        "FROM ledger_entries WHERE account_id = $1 AND kind = 'usage' AND created_at >= $2 AND created_at < $3 "
+        "GROUP BY 1, 2 ORDER BY 1, 2",
+        account_id, start, end, utc_offset,
+    )
+    return [DailyUsage(r["day"], r["op"], int(r["ms"]), int(r["mc"])) for r in rows]
