@@ -5,7 +5,7 @@ export const LANGS = {"pt-BR": "Português", es: "Español", en: "English"};
 const D = {
   "pt-BR": {
     nav_home: "Início", nav_app: "Painel", nav_voices: "Vozes", nav_tts: "Estúdio", nav_vc: "Trocador de voz",
-    nav_docs: "Documentação", nav_logout: "Sair", language: "Idioma",
+    nav_docs: "Para desenvolvedores", nav_logout: "Sair", language: "Idioma",
     tagline: "Sua voz clonada ao vivo: texto vira fala enquanto é gerado, e o microfone sai em outra voz.",
     login_title: "Entrar", signup_title: "Criar conta", email: "E-mail", password: "Senha",
     password_hint: "Pelo menos 8 caracteres.", login_btn: "Entrar", signup_btn: "Criar conta",
@@ -37,6 +37,7 @@ const D = {
     sample_preview: "Oi, gente! Essa é a minha voz no Dublê.",
     rec_start: "Gravar", rec_stop: "Parar", rec_again: "Gravar de novo", rec_countdown: "Começa em {n}…",
     rec_recording: "Gravando… {s} s", rec_done: "Gravação pronta ({s} s). Ouça e envie, ou grave de novo.",
+    choose_file: "Escolher arquivo", no_file_chosen: "Nenhum arquivo escolhido.", vc_click: "Clique em Começar.",
     level: "Nível do microfone", or_file: "Ou envie um arquivo de áudio", upload: "Enviar voz",
     uploading: "Enviando voz…", uploaded: "Voz \"{name}\" criada ({s} s de fala).", rec_need: "Grave ou escolha um arquivo primeiro.",
     reference_text: "O que é dito na gravação (opcional)",
@@ -58,7 +59,7 @@ const D = {
   },
   es: {
     nav_home: "Inicio", nav_app: "Panel", nav_voices: "Voces", nav_tts: "Estudio", nav_vc: "Cambiador de voz",
-    nav_docs: "Documentación", nav_logout: "Salir", language: "Idioma",
+    nav_docs: "Para desarrolladores", nav_logout: "Salir", language: "Idioma",
     tagline: "Tu voz clonada en vivo: el texto se vuelve voz mientras se genera, y el micrófono sale con otra voz.",
     login_title: "Entrar", signup_title: "Crear cuenta", email: "Correo", password: "Contraseña",
     password_hint: "Al menos 8 caracteres.", login_btn: "Entrar", signup_btn: "Crear cuenta",
@@ -90,6 +91,7 @@ const D = {
     sample_preview: "¡Hola! Esta es mi voz en Dublê.",
     rec_start: "Grabar", rec_stop: "Detener", rec_again: "Grabar de nuevo", rec_countdown: "Empieza en {n}…",
     rec_recording: "Grabando… {s} s", rec_done: "Grabación lista ({s} s). Escúchala y envíala, o graba de nuevo.",
+    choose_file: "Elegir archivo", no_file_chosen: "Ningún archivo elegido.", vc_click: "Haz clic en Empezar.",
     level: "Nivel del micrófono", or_file: "O envía un archivo de audio", upload: "Enviar voz",
     uploading: "Enviando voz…", uploaded: "Voz \"{name}\" creada ({s} s de habla).", rec_need: "Graba o elige un archivo primero.",
     reference_text: "Lo que se dice en la grabación (opcional)",
@@ -111,7 +113,7 @@ const D = {
   },
   en: {
     nav_home: "Home", nav_app: "Dashboard", nav_voices: "Voices", nav_tts: "Studio", nav_vc: "Voice changer",
-    nav_docs: "Docs", nav_logout: "Log out", language: "Language",
+    nav_docs: "For developers", nav_logout: "Log out", language: "Language",
     tagline: "Your cloned voice, live: text becomes speech while it is generated, and your microphone comes out in another voice.",
     login_title: "Log in", signup_title: "Sign up", email: "E-mail", password: "Password",
     password_hint: "At least 8 characters.", login_btn: "Log in", signup_btn: "Sign up",
@@ -143,6 +145,7 @@ const D = {
     sample_preview: "Hi everyone! This is my voice on Dublê.",
     rec_start: "Record", rec_stop: "Stop", rec_again: "Record again", rec_countdown: "Starting in {n}…",
     rec_recording: "Recording… {s} s", rec_done: "Recording ready ({s} s). Listen and upload, or record again.",
+    choose_file: "Choose file", no_file_chosen: "No file chosen.", vc_click: "Click Start.",
     level: "Microphone level", or_file: "Or upload an audio file", upload: "Upload voice",
     uploading: "Uploading voice…", uploaded: "Voice \"{name}\" created ({s} s of speech).", rec_need: "Record or choose a file first.",
     reference_text: "What is said in the recording (optional)",
