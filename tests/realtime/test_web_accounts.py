@@ -238,3 +238,19 @@ def test_docs_are_served_offline_with_auth_and_errors_declared(web_server: Runni
     assert "ErrorResponse" in str(get_account["responses"]["401"])
     protocol = httpx.get(f"{web_server.base_url}/docs/protocol")
     assert protocol.status_code == 200 and "<table>" in protocol.text and "/v1/tts/stream" in protocol.text
+
+
+def test_buying_without_mercado_pago_configured_says_so(web_server: RunningServer) -> None:
+    _, headers = create_account(web_server)
+    assert httpx.get(f"{web_server.base_url}/v1/plans").json()["payments_enabled"] is False
+    resp = httpx.post(f"{web_server.base_url}/v1/payments/checkout", json={"plan": "basic"}, headers=headers)
+    assert resp.status_code == 503 and resp.json()["error"]["code"] == "payments_not_configured"
+    assert httpx.get(f"{web_server.base_url}/v1/payments", headers=headers).json() == {"payments": []}
+
+
+def test_usage_per_day_is_bounded_and_starts_empty(web_server: RunningServer) -> None:
+    _, headers = create_account(web_server)
+    body = httpx.get(f"{web_server.base_url}/v1/usage/daily?days=7&utc_offset_min=-180", headers=headers).json()
+    assert body["days"] == [] and body["from_day"] < body["to_day"]
+    for bad in ("days=0", "days=367", "utc_offset_min=9999", "days=abc"):
+        assert httpx.get(f"{web_server.base_url}/v1/usage/daily?{bad}", headers=headers).status_code == 422

@@ -244,7 +244,7 @@ async def test_voice_changer_with_the_fake_microphone(app_server: RunningServer,
     for _ in range(3):  # the slider, by keyboard
         await page.keyboard.press("ArrowRight")
     assert await page.text_content("#pitch-v") == "3"
-    await page.uncheck("#noise")
+    await page.check("#echo")
     await page.click("#go")
     await page.wait_for_function("window.vc.error || (window.vc.rms.length >= 20 && window.vc.latencyMs !== null)",
                                  timeout=40000)
@@ -256,8 +256,11 @@ async def test_voice_changer_with_the_fake_microphone(app_server: RunningServer,
     assert "ms" in await page.text_content("#latency")
     await _shot(page, "06-voice-changer")
     await page.click("#stop")
-    await page.wait_for_function("window.vc.state === 'stopped'")
-    assert await page.evaluate("window.vc.error") is None
+    await page.wait_for_function("window.vc.state === 'stopped'", timeout=10000)
+    state = await page.evaluate("window.vc")
+    assert state["error"] is None, state["error"]
+    assert state["events"][-1]["type"] != "error"  # a normal hang-up: "end", then the server closes with 1000
+    assert "Traceback" not in app_server.log()
     await page.close()
 
 
