@@ -21,6 +21,7 @@ from billing.errors import PaymentProviderError, RateLimited, UnknownPlan
 from billing.plans import PLANS
 from billing.pricing import OPERATIONS, Rates, credits_from_millicredits, format_brl
 from billing.runtime import BillingServices
+from realtime.auth.web import session_of
 from realtime.config import Settings
 from realtime.deps import AccountDep, StateDep, bearer_token
 from realtime.errors import ApiError, error_body
@@ -201,10 +202,13 @@ class RateLimitMiddleware:
         request = Request(scope)
         token = bearer_token(request) if action != "signup" else None
         account = await state.accounts.by_api_key(token) if token else None
+        subject = token if account else None
+        if action != "signup" and token is None and (session := await session_of(request, state.web)):
+            account, subject = session.account, str(session.account.id)  # the web app: counted per account
         ip = request.client.host if request.client else None
         try:
             await _billing(state).limiter.enforce(
-                action, api_key=token if account else None, ip=ip, paid=bool(account and account.plan != "free"))
+                action, api_key=subject, ip=ip, paid=bool(account and account.plan != "free"))
         except RateLimited as exc:
             await _reject(send, exc)
             return

@@ -21,7 +21,7 @@ PASSWORD = "senha-boa-123"
 @pytest.fixture(scope="module")
 def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     env = {"DUBLE_TTS_ENGINE": "fake", "DUBLE_RATE_LOGINS_PER_EMAIL": "5", "DUBLE_RATE_LOGINS_PER_IP": "6",
-           "DUBLE_RATE_LIMIT_WINDOW_S": "3600"}
+           "DUBLE_RATE_LIMIT_WINDOW_S": "3600", "DUBLE_RATE_UPLOADS_PER_KEY": "2"}
     with run_server(tmp_path_factory.mktemp("web-accounts"), env) as srv:
         yield srv
 
@@ -254,3 +254,11 @@ def test_usage_per_day_is_bounded_and_starts_empty(web_server: RunningServer) ->
     assert body["days"] == [] and body["from_day"] < body["to_day"]
     for bad in ("days=0", "days=367", "utc_offset_min=9999", "days=abc"):
         assert httpx.get(f"{web_server.base_url}/v1/usage/daily?{bad}", headers=headers).status_code == 422
+
+
+def test_uploads_from_the_web_app_count_against_the_account(web_server: RunningServer) -> None:
+    with _client(web_server, "127.0.0.30") as c:
+        csrf = _signup(c, _email()).json()["csrf_token"]
+        codes = [c.post("/v1/voices", headers={"X-CSRF-Token": csrf}, data={"name": "v", "language": "pt-BR"},
+                        files={"audio": ("x.wav", b"not audio", "audio/wav")}).status_code for _ in range(3)]
+    assert codes == [422, 422, 429]
