@@ -10,8 +10,9 @@ function el(name, attrs, text) {
 }
 
 // days: ["2026-12-01", ...]; series: [{label, values: [number per day]}]; format: value -> text.
-export function barChart(days, series, {format = String, dayLabel = (d) => d.slice(8)} = {}) {
-  const w = 640, h = 220, left = 44, bottom = 24, top = 10;
+// width: the container's CSS pixels, so that labels keep their size on a phone.
+export function barChart(days, series, {format = String, dayLabel = (d) => d.slice(8), width = 640} = {}) {
+  const w = Math.max(280, Math.round(width)), h = 220, left = 44, bottom = 24, top = 10;
   const totals = days.map((_, i) => series.reduce((s, x) => s + x.values[i], 0));
   const max = Math.max(...totals, 1e-9);
   const svg = el("svg", {viewBox: `0 0 ${w} ${h}`, role: "img"});
@@ -34,7 +35,8 @@ export function barChart(days, series, {format = String, dayLabel = (d) => d.sli
       bar.append(el("title", {}, `${day}: ${s.label} ${format(s.values[i])}`));
       svg.append(bar);
     });
-    if (days.length <= 10 || i % Math.ceil(days.length / 10) === 0) {
+    const every = Math.ceil(days.length / Math.max(2, Math.floor(w / 60)));
+    if (i % every === 0) {
       svg.append(el("text", {x: left + (i + 0.5) * slot, y: h - 6, "text-anchor": "middle", "font-size": 11,
                              fill: "#5d5a6b"}, dayLabel(day)));
     }
