@@ -95,6 +95,7 @@ class EventSender:
     def __init__(self, ws: WebSocket) -> None:
         self._ws = ws
         self._lock = asyncio.Lock()
+        self._closed = False  # closed by us: what is still queued (a last stats event) has no one to go to
 
     @property
     def open(self) -> bool:
@@ -103,6 +104,8 @@ class EventSender:
 
     async def event(self, payload: dict[str, Any]) -> None:
         async with self._lock:
+            if self._closed:
+                return
             await self._timed(self._ws.send_text(orjson.dumps(payload).decode()))
 
     async def error(self, code: str, message: str) -> None:
@@ -110,6 +113,8 @@ class EventSender:
 
     async def binary(self, data: bytes) -> None:
         async with self._lock:
+            if self._closed:
+                return
             await self._timed(self._ws.send_bytes(data))
 
     @staticmethod
@@ -121,6 +126,7 @@ class EventSender:
 
     async def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
         async with self._lock:
+            self._closed = True
             if self._ws.application_state == WebSocketState.CONNECTED:
                 await self._ws.close(code, reason)
 

@@ -264,6 +264,30 @@ async def test_voice_changer_with_the_fake_microphone(app_server: RunningServer,
     await page.close()
 
 
+async def test_language_choice_is_remembered(app_server: RunningServer, context: Any) -> None:
+    page = await context.new_page()
+    await page.goto(f"{app_server.base_url}/app")
+    await page.wait_for_function("window.dash && window.dash.ready")
+    async with page.expect_navigation():
+        await page.select_option("#lang-pick", "es")
+    await page.wait_for_function("window.dash && window.dash.ready")
+    assert await page.text_content("h1") == "Panel"
+    assert "Comprar Básico" in await page.inner_text("#plans")
+    await page.goto(f"{app_server.base_url}/voices")  # another page, same choice
+    await page.wait_for_function("window.voicesPage !== undefined && document.querySelector('h1').textContent")
+    assert await page.text_content("h1") == "Tus voces"
+    await _shot(page, "10-voices-es")
+    async with page.expect_navigation():
+        await page.select_option("#lang-pick", "en")
+    await page.wait_for_function("document.querySelector('h1').textContent !== ''")
+    assert await page.text_content("h1") == "Your voices"
+    async with page.expect_navigation():
+        await page.select_option("#lang-pick", "pt-BR")
+    await page.wait_for_function("document.querySelector('h1').textContent !== ''")
+    assert await page.text_content("h1") == "Suas vozes"
+    await page.close()
+
+
 @pytest.mark.parametrize("path,name", [("/app", "02-dashboard"), ("/docs/protocol", "07-protocol"),
                                        ("/docs", "08-swagger"), ("/obs?channel=obs&status=1", "09-obs")])
 async def test_other_pages_fit_a_phone(app_server: RunningServer, context: Any, path: str, name: str) -> None:
