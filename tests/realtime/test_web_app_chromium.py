@@ -177,6 +177,13 @@ async def test_record_upload_and_preview_a_voice(app_server: RunningServer, cont
     page = await context.new_page()
     await page.goto(f"{app_server.base_url}/voices?countdown=1")
     await page.wait_for_function("window.voicesPage !== undefined")
+    await page.set_input_files("#vfile", files=[{"name": "nota.txt", "mimeType": "text/plain",
+                                                 "buffer": b"isto nao e audio"}])
+    await page.click("#upload")
+    await page.wait_for_function("window.voicesPage.error !== null", timeout=30000)
+    assert (await page.evaluate("window.voicesPage.error"))["code"] == "invalid_audio"
+    assert "Não deu para ler este áudio" in await page.text_content("#up-msg")
+
     await page.click("#rec-start")
     await page.wait_for_function("window.voicesPage.recording && window.voicesPage.recSeconds >= 7", timeout=30000)
     level = await page.evaluate("document.getElementById('level').style.width")
@@ -189,6 +196,7 @@ async def test_record_upload_and_preview_a_voice(app_server: RunningServer, cont
     await page.wait_for_function("window.voicesPage.uploaded || window.voicesPage.error", timeout=60000)
     assert await page.evaluate("window.voicesPage.error") is None
     voice = await page.evaluate("window.voicesPage.uploaded")
+    assert "Não deu" not in await page.text_content("#up-msg")  # the old error gave way to the success
     assert voice["name"] == "Voz do microfone" and 3.0 <= voice["duration_s"] <= 9.0
     await page.wait_for_selector(f"li[data-voice-id='{voice['id']}']")
 
