@@ -27,13 +27,14 @@ class AccountStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def create(self, email: str, signup_credits: int) -> tuple[Account, str]:
+    async def create(self, email: str, signup_credits: int, password_hash: str | None = None) -> tuple[Account, str]:
         """Create an account with its sign-up grant; returns the account and its (only shown once) API key."""
         account_id = uuid.uuid4()
         key = new_api_key()
         async with self._pool.acquire() as conn, conn.transaction():
             try:
-                await conn.execute("INSERT INTO accounts (id, email) VALUES ($1, $2)", account_id, email)
+                await conn.execute("INSERT INTO accounts (id, email, password_hash) VALUES ($1, $2, $3)",
+                                   account_id, email, password_hash)
             except asyncpg.UniqueViolationError as exc:
                 raise EmailTaken(email) from exc
             await conn.execute(

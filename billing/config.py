@@ -19,6 +19,8 @@ class RateLimitConfig:
     uploads_per_key: int = 60
     uploads_per_ip: int = 600
     paid_plan_multiplier: int = 5
+    logins_per_email: int = 10
+    logins_per_ip: int = 30
 
 
 @dataclass(slots=True, frozen=True)

@@ -11,7 +11,7 @@ from billing import redis_lua
 from billing.config import RateLimitConfig
 from billing.errors import RateLimited
 
-ACTIONS = ("signup", "session_start", "upload")
+ACTIONS = ("signup", "session_start", "upload", "login")
 
 
 @dataclass(slots=True, frozen=True)
@@ -29,12 +29,13 @@ class RateLimiter:
         self._script = redis.register_script(redis_lua.RATE_LIMIT)
 
     def _limits(self, action: str, paid: bool) -> tuple[int, int]:
-        """(per key, per IP) limits for ``action``; 0 means no limit."""
+        """(per key, per IP) limits for ``action``; 0 means no limit. For ``login`` the "key" is the e-mail."""
         c = self._config
         per_key, per_ip = {
             "signup": (0, c.signups_per_ip),
             "session_start": (c.session_starts_per_key, c.session_starts_per_ip),
             "upload": (c.uploads_per_key, c.uploads_per_ip),
+            "login": (c.logins_per_email, c.logins_per_ip),
         }[action]
         return (per_key * c.paid_plan_multiplier if paid else per_key), per_ip
 

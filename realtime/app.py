@@ -10,9 +10,26 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from billing.accounts import AccountStore
+from billing.passwords import Passwords
 from billing.runtime import BillingServices
-from realtime.api import accounts, listen_tokens, metrics, pages, rvc_models, voices
+from realtime.api import (
+    accounts,
+    api_keys,
+    auth,
+    docs,
+    listen_tokens,
+    metrics,
+    pages,
+    payment_history,
+    rvc_models,
+    usage_daily,
+    voice_media,
+    voices,
+)
 from realtime.api import billing as billing_api
+from realtime.auth.credentials import CredentialStore
+from realtime.auth.sessions import WebSessionStore
+from realtime.auth.web import WebAuth
 from realtime.config import Settings
 from realtime.engines import build_tts_engine
 from realtime.errors import install_error_handlers
@@ -52,6 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     settings=cfg, pool=pool, redis=redis, worker=worker, accounts=AccountStore(pool),
                     voices=VoiceStore(pool), tts_engine=engine, billing=billing, vc=vc, webrtc=rtc,
                     tts_cache=tts_cache, broadcast=BroadcastHub(), listen_tokens=ListenTokenStore(pool),
+                    web=WebAuth(WebSessionStore(pool), CredentialStore(pool), Passwords(),
+                                secure_cookies=cfg.public_base_url.startswith("https://")),
                 )
                 yield
         finally:
@@ -61,7 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await redis.aclose()
             await pool.close()
 
-    app = FastAPI(title="Dublê", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="Dublê", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  responses=docs.ERROR_RESPONSES)
     install_error_handlers(app)
     app.include_router(accounts.router)
     app.include_router(voices.router)
@@ -74,6 +94,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(listen_tokens.router)
     app.include_router(billing_api.router)
+    app.include_router(auth.router)
+    app.include_router(api_keys.router)
+    app.include_router(payment_history.router)
+    app.include_router(usage_daily.router)
+    app.include_router(voice_media.router)
+    app.include_router(docs.router)
     app.add_middleware(billing_api.RateLimitMiddleware)
 
     @app.get("/healthz", tags=["ops"])

@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     rate_uploads_per_key: int = Field(default=60, ge=0)
     rate_uploads_per_ip: int = Field(default=600, ge=0)
     rate_paid_plan_multiplier: int = Field(default=5, ge=1)
+    rate_logins_per_email: int = Field(default=10, ge=0)
+    rate_logins_per_ip: int = Field(default=30, ge=0)
 
     # Live voice conversion (/v1/vc/stream, WebRTC). Blocks are whole 10 ms; RVC needs more context than WORLD.
     content_encoder_dir: Path | None = None  # HuBERT/ContentVec in HuggingFace format, for RVC voices

@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 
 from billing.accounts import AccountStore
 from billing.runtime import BillingServices
+from realtime.auth.web import WebAuth
 from realtime.config import Settings
 from realtime.pipeline.broadcast import BroadcastHub
 from realtime.storage.listen_tokens import ListenTokenStore
@@ -39,5 +40,6 @@ class AppState:
     tts_cache: TTSCache | None
     broadcast: BroadcastHub
     listen_tokens: ListenTokenStore
+    web: WebAuth
     # Each untrusted-model check is a child process with up to a few GB; this many at once.
     rvc_validations: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))

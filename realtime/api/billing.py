@@ -21,6 +21,7 @@ from billing.errors import PaymentProviderError, RateLimited, UnknownPlan
 from billing.plans import PLANS
 from billing.pricing import OPERATIONS, Rates, credits_from_millicredits, format_brl
 from billing.runtime import BillingServices
+from realtime.auth.web import session_of
 from realtime.config import Settings
 from realtime.deps import AccountDep, StateDep, bearer_token
 from realtime.errors import ApiError, error_body
@@ -45,13 +46,15 @@ def billing_config(s: Settings) -> BillingConfig:
             session_starts_per_key=s.rate_session_starts_per_key, session_starts_per_ip=s.rate_session_starts_per_ip,
             uploads_per_key=s.rate_uploads_per_key, uploads_per_ip=s.rate_uploads_per_ip,
             paid_plan_multiplier=s.rate_paid_plan_multiplier,
+            logins_per_email=s.rate_logins_per_email, logins_per_ip=s.rate_logins_per_ip,
         ),
         mercadopago=MercadoPagoConfig(
             access_token=s.mercadopago_access_token.get_secret_value(),
             webhook_secret=s.mercadopago_webhook_secret.get_secret_value(),
             base_url=s.mercadopago_base_url, timeout_s=s.mercadopago_timeout_s,
             webhook_tolerance_s=s.mercadopago_webhook_tolerance_s,
-            notification_url=f"{base}/v1/payments/webhook?source_news=webhooks", back_url=s.mercadopago_back_url,
+            notification_url=f"{base}/v1/payments/webhook?source_news=webhooks",
+            back_url=s.mercadopago_back_url or f"{base}/app/payment",
         ),
     )
 
@@ -77,7 +80,8 @@ async def list_plans(state: StateDep) -> dict[str, Any]:
                       "price": format_brl(plan.price_centavos), "credits": credits, "max_voices": voices})
     rates = _billing(state).config.rates
     prices = {op: {"credits_per_minute": rates.millicredits_per_min(op) // 1000} for op in OPERATIONS}
-    return {"plans": plans, "prices": prices, "billing_quantum_ms": _billing(state).config.quantum_ms}
+    return {"plans": plans, "prices": prices, "billing_quantum_ms": _billing(state).config.quantum_ms,
+            "payments_enabled": bool(_billing(state).config.mercadopago.access_token)}
 
 
 def _usage_item(audio_ms: int, charged_mc: int) -> dict[str, float]:
@@ -136,6 +140,8 @@ async def checkout(
     idempotency_key: Annotated[Key | None, Header(alias="Idempotency-Key")] = None,
 ) -> dict[str, str]:
     """A Checkout Pro preference for a plan; send ``Idempotency-Key`` to make retries return the same one."""
+    if not _billing(state).config.mercadopago.access_token:
+        raise ApiError(503, "payments_not_configured", "payments are not enabled on this server")
     try:
         result = await _billing(state).payments.checkout(account.id, body.plan, idempotency_key or None)
     except UnknownPlan as exc:
@@ -205,8 +211,11 @@ class RateLimitMiddleware:
         ip = request.client.host if request.client else None
         try:
             account = await state.accounts.by_api_key(token) if token else None
+            subject = token if account else None
+            if action != "signup" and token is None and (session := await session_of(request, state.web)):
+                account, subject = session.account, str(session.account.id)  # the web app: counted per account
             await _billing(state).limiter.enforce(
-                action, api_key=token if account else None, ip=ip, paid=bool(account and account.plan != "free"))
+                action, api_key=subject, ip=ip, paid=bool(account and account.plan != "free"))
         except RateLimited as exc:
             await _reject(send, exc)
             return

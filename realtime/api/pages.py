@@ -1,4 +1,4 @@
-"""The browser client's pages (static files from ``web_client/``)."""
+"""The web app's pages and assets (static files from ``web_client/``; no build step)."""
 
 from __future__ import annotations
 
@@ -9,32 +9,35 @@ from fastapi.responses import FileResponse
 
 WEB_CLIENT_DIR = Path(__file__).resolve().parents[2] / "web_client"
 
+PAGES = {
+    "/": "index.html",  # log in / sign up
+    "/app": "app.html",  # dashboard: balance, plans, usage, payments, API keys, password
+    "/app/payment": "payment.html",  # where Mercado Pago sends the buyer back
+    "/voices": "voices.html",  # library, recorder, upload
+    "/tts": "tts.html",  # studio: text → speech played while it is generated
+    "/vc": "vc.html",  # microphone → WebRTC → converted voice
+    "/obs": "obs.html",  # an OBS browser source: relayed speech with captions
+}
+ASSETS = {
+    "app.css": "text/css",
+    "app.js": "text/javascript",
+    "i18n.js": "text/javascript",
+    "chart.js": "text/javascript",
+    "history.js": "text/javascript",
+    "pcm-player.js": "text/javascript",
+}
+
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/")
-async def index_page() -> FileResponse:
-    return FileResponse(WEB_CLIENT_DIR / "index.html")
+def _file_route(path: str, file_name: str, media_type: str) -> None:
+    async def serve() -> FileResponse:
+        return FileResponse(WEB_CLIENT_DIR / file_name, media_type=media_type, headers={"Cache-Control": "no-cache"})
+
+    router.add_api_route(path, serve, methods=["GET"], name=file_name)
 
 
-@router.get("/tts")
-async def tts_page() -> FileResponse:
-    """Text → speech in the browser, played while it is generated."""
-    return FileResponse(WEB_CLIENT_DIR / "tts.html")
-
-
-@router.get("/vc")
-async def vc_page() -> FileResponse:
-    """Microphone → WebRTC → converted voice."""
-    return FileResponse(WEB_CLIENT_DIR / "vc.html")
-
-
-@router.get("/obs")
-async def obs_page() -> FileResponse:
-    """An OBS browser source: plays (and captions) the account's TTS streams relayed on a channel."""
-    return FileResponse(WEB_CLIENT_DIR / "obs.html")
-
-
-@router.get("/pcm-player.js")
-async def pcm_player() -> FileResponse:
-    return FileResponse(WEB_CLIENT_DIR / "pcm-player.js", media_type="text/javascript")
+for _path, _file in PAGES.items():
+    _file_route(_path, _file, "text/html")
+for _file, _type in ASSETS.items():
+    _file_route(f"/{_file}", _file, _type)

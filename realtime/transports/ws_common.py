@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from billing.accounts import Account
 from billing.errors import BillingError, BillingUnavailable
 from billing.stream_meter import CreditsExhausted, SampleMeter
+from realtime.auth.web import same_origin, session_of
 from realtime.deps import bearer_token
 from realtime.errors import CLOSE_TRY_AGAIN
 from realtime.pipeline.broadcast import BroadcastSource, ChannelBusy
@@ -118,10 +119,14 @@ def validate(model: type[M], data: dict[str, Any]) -> M:
 
 
 async def authenticate(ws: WebSocket, state: AppState) -> Account | None:
+    """The API key (query or Bearer header), else the web app's session cookie when the page is this server's."""
     token = ws.query_params.get("api_key") or bearer_token(ws)
-    if not token:
+    if token:
+        return await state.accounts.by_api_key(token)
+    if not same_origin(ws, state.settings.public_base_url):
         return None
-    return await state.accounts.by_api_key(token)
+    session = await session_of(ws, state.web)
+    return session.account if session else None
 
 
 class EventSender:
@@ -130,6 +135,7 @@ class EventSender:
     def __init__(self, ws: WebSocket) -> None:
         self._ws = ws
         self._lock = asyncio.Lock()
+        self._closed = False  # closed by us: what is still queued (a last stats event) has no one to go to
 
     @property
     def open(self) -> bool:
@@ -138,6 +144,8 @@ class EventSender:
 
     async def event(self, payload: dict[str, Any]) -> None:
         async with self._lock:
+            if self._closed:
+                return
             await self._timed(self._ws.send_text(orjson.dumps(payload).decode()))
 
     async def error(self, code: str, message: str) -> None:
@@ -145,6 +153,8 @@ class EventSender:
 
     async def binary(self, data: bytes) -> None:
         async with self._lock:
+            if self._closed:
+                return
             await self._timed(self._ws.send_bytes(data))
 
     @staticmethod
@@ -156,6 +166,7 @@ class EventSender:
 
     async def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
         async with self._lock:
+            self._closed = True
             if self._ws.application_state == WebSocketState.CONNECTED:
                 await self._ws.close(code, reason)
 

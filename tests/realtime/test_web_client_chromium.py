@@ -1,5 +1,6 @@
-"""The browser TTS client (/tts) in a real headless Chromium against a real server: a voice recorded from the (fake)
-microphone as webm/opus and uploaded, speech played through Web Audio while it is generated, live typing."""
+"""The studio (/tts) in a real headless Chromium against a real server, opened with the API key in the URL (a
+program's or the owner's bookmark): speech played through Web Audio while it is generated, live typing, OBS relay.
+Recording a voice in the browser is tested with the voices page in test_web_app_chromium.py."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import REFERENCE_TEXT, create_account, espeak_wav
+from tests.helpers import REFERENCE_TEXT, create_account, espeak_wav, upload_voice
 from tests.realtime.chromium import CHROMIUM, chromium_flags, needs_chromium
 from tests.servers import RunningServer
 
@@ -19,13 +20,12 @@ THREE_SENTENCES = "Bom dia a todos. Hoje a live vai ser longa. Fiquem até o fin
 LIVE_TEXT = "Primeira frase curta. A segunda frase chega bem depois, enquanto ainda estou digitando "
 
 
-@pytest.fixture
-async def browser(tmp_path: Path) -> AsyncIterator[Any]:
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
-    mic = espeak_wav(tmp_path / "mic.wav", REFERENCE_TEXT["pt-BR"], "pt-BR")
     async with async_playwright() as p:
-        chromium = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_flags(mic))
+        chromium = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_flags())
         try:
             yield chromium
         finally:
@@ -33,8 +33,12 @@ async def browser(tmp_path: Path) -> AsyncIterator[Any]:
 
 
 @pytest.fixture
-async def page(browser: Any) -> Any:
-    return await browser.new_page()
+async def page(browser: Any) -> AsyncIterator[Any]:
+    context = await browser.new_context()  # its own storage: no session or history from another test
+    try:
+        yield await context.new_page()
+    finally:
+        await context.close()
 
 
 async def _open_tts(page: Any, server: RunningServer, query: str) -> None:
@@ -57,20 +61,11 @@ async def _wait_done_and_played(page: Any) -> dict[str, Any]:
     return state
 
 
-async def test_records_a_voice_and_plays_speech_as_it_is_generated(server: RunningServer, page: Any) -> None:
-    key, _ = create_account(server)
-    await _open_tts(page, server, f"api_key={key}&record_s=6")
-
-    await page.fill("#vname", "gravada no navegador")
-    await page.click("#record")
-    await page.wait_for_function("document.getElementById('vfile').files.length === 1", timeout=20000)
-    await page.click("#upload")
-    await page.wait_for_function("window.tts.error !== null || window.tts.uploaded !== null", timeout=30000)
-    state = await _state(page)
-    assert state["error"] is None, state["error"]
-    voice = state["uploaded"]
-    assert voice["name"] == "gravada no navegador" and voice["language"] == "pt-BR"
-    assert 3.0 <= voice["duration_s"] <= 7.0
+async def test_speaks_in_a_cloned_voice_as_it_is_generated(server: RunningServer, page: Any, tmp_path: Path) -> None:
+    key, headers = create_account(server)
+    voice = upload_voice(server, headers, espeak_wav(tmp_path / "ref.wav", REFERENCE_TEXT["pt-BR"]),
+                         name="minha voz")
+    await _open_tts(page, server, f"api_key={key}&voice_id={voice['id']}")
     assert await page.input_value("#voice") == voice["id"]
 
     await page.fill("#text", THREE_SENTENCES)
@@ -163,7 +158,7 @@ async def test_changing_a_setting_starts_a_new_session(server: RunningServer, pa
     await page.fill("#text", "Primeira sessão.")
     await page.click("#speak")
     await page.wait_for_function("window.tts.events.some(e => e.type === 'segment')", timeout=30000)
-    await page.fill("#pitch", "5")
+    await page.evaluate("document.getElementById('pitch').value = '5'")  # a range slider: set, then commit
     await page.dispatch_event("#pitch", "change")
     await page.wait_for_function("window.tts.state === 'done'", timeout=30000)
     await page.fill("#text", "Segunda sessão, mais aguda.")
