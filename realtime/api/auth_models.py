@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from realtime.api.accounts import EMAIL_PATTERN
+from realtime.validation import Email, Label, check_line
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 PASSWORD_MIN_CHARS = 8
 # Checked before hashing: argon2 would hash a megabyte too, but nobody types one.
 PASSWORD_MAX_CHARS = 256
 
-
-def _printable(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
-Email = Annotated[str, Field(min_length=3, max_length=320, pattern=EMAIL_PATTERN), AfterValidator(_printable)]
+# Passwords are taken as typed (never trimmed), but like every other field hold no control characters.
 Password = Annotated[str, Field(min_length=PASSWORD_MIN_CHARS, max_length=PASSWORD_MAX_CHARS),
-                     AfterValidator(_printable)]
-AnyPassword = Annotated[str, Field(min_length=1, max_length=PASSWORD_MAX_CHARS), AfterValidator(_printable)]
-Label = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_printable)]
+                     AfterValidator(check_line)]
+AnyPassword = Annotated[str, Field(min_length=1, max_length=PASSWORD_MAX_CHARS), AfterValidator(check_line)]
 
 
 class _Strict(BaseModel):
@@ -43,7 +33,7 @@ class LogIn(_Strict):
 
 
 class KeyLogIn(_Strict):
-    api_key: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_printable)]
+    api_key: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_line)]
 
 
 class SetPassword(_Strict):

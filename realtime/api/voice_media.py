@@ -5,30 +5,23 @@ from __future__ import annotations
 import io
 import uuid
 import wave
-from typing import Annotated
 
 from fastapi import APIRouter
 from fastapi.responses import Response
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-from realtime.api.auth_models import Label
 from realtime.api.voices import VoiceView, get_voice
 from realtime.deps import AccountDep, StateDep
 from realtime.errors import ApiError
 from realtime.storage.web_extras import rename_voice, voice_pcm
+from realtime.validation import VoiceName
 
 router = APIRouter(tags=["voices"])
 
 
-def _stripped(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value.strip()
-
-
 class RenameVoice(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: Annotated[Label, Field(max_length=100), AfterValidator(_stripped)]
+    name: VoiceName
 
 
 def _parse_id(voice_id: str) -> uuid.UUID:
