@@ -14,6 +14,7 @@ from billing.runtime import BillingServices
 from realtime.api import accounts, listen_tokens, metrics, pages, rvc_models, voices
 from realtime.api import billing as billing_api
 from realtime.config import Settings
+from realtime.drain import Drain, DrainMiddleware
 from realtime.engines import build_tts_engine
 from realtime.errors import install_error_handlers
 from realtime.pipeline.broadcast import BroadcastHub
@@ -47,11 +48,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine, tts_cache = with_tts_cache(engine, redis, cfg)
             vc = VCServices(cfg, worker, RVCModelStore(pool))
             await vc.warm_up()
-            async with webrtc.WebRTCSessions(cfg) as rtc:
+            async with webrtc.WebRTCSessions(cfg) as rtc, BroadcastHub(redis, cfg.redis_prefix) as hub:
                 app.state.duble = AppState(
                     settings=cfg, pool=pool, redis=redis, worker=worker, accounts=AccountStore(pool),
                     voices=VoiceStore(pool), tts_engine=engine, billing=billing, vc=vc, webrtc=rtc,
-                    tts_cache=tts_cache, broadcast=BroadcastHub(), listen_tokens=ListenTokenStore(pool),
+                    tts_cache=tts_cache, broadcast=hub, listen_tokens=ListenTokenStore(pool),
                 )
                 yield
         finally:
@@ -62,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await pool.close()
 
     app = FastAPI(title="Dublê", version="0.1.0", lifespan=lifespan)
+    drain = Drain(cfg.drain_deadline_s)
+    app.state.drain = drain
     install_error_handlers(app)
     app.include_router(accounts.router)
     app.include_router(voices.router)
@@ -75,10 +78,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(listen_tokens.router)
     app.include_router(billing_api.router)
     app.add_middleware(billing_api.RateLimitMiddleware)
+    app.add_middleware(DrainMiddleware, drain=drain)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> JSONResponse:
         state: AppState = app.state.duble
+        if drain.draining:  # the proxy stops sending new sessions here
+            return JSONResponse({"status": "draining"}, status_code=503)
         await state.pool.fetchval("SELECT 1")
         await state.redis.ping()
         return JSONResponse({"status": "ok", "tts_engine": state.tts_engine.name,

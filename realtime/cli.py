@@ -14,19 +14,21 @@ def _serve(args: argparse.Namespace) -> int:
     from realtime import log_redaction
     from realtime.app import create_app
     from realtime.config import Settings
+    from realtime.drain import DrainingServer
 
     overrides = {k: v for k, v in {"host": args.host, "port": args.port, "tts_engine": args.tts_engine,
                                    "f5_dir": args.f5_dir, "f5_nfe_steps": args.f5_nfe_steps,
                                    "device": args.device, "content_encoder_dir": args.content_encoder}.items()
                  if v is not None}
     settings = Settings(**overrides)
-    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, loop="uvloop",
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, loop="uvloop",
                             ws_max_size=1 << 20, log_level=args.log_level,
                             proxy_headers=bool(settings.forwarded_allow_ips),
                             forwarded_allow_ips=settings.forwarded_allow_ips or None)
     # uvicorn.Config sets up logging; the filters go on after it.
     log_redaction.install()
-    uvicorn.Server(config).run()
+    DrainingServer(config, app.state.drain).run()
     return 0
 
 
