@@ -31,6 +31,7 @@ from synthesis.worker import DeviceWorker
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     cfg = settings or Settings()
+    drain = Drain(cfg.drain_deadline_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     settings=cfg, pool=pool, redis=redis, worker=worker, accounts=AccountStore(pool),
                     voices=VoiceStore(pool), tts_engine=engine, billing=billing, vc=vc, webrtc=rtc,
                     tts_cache=tts_cache, broadcast=hub, listen_tokens=ListenTokenStore(pool),
+                    drain=drain,
                 )
                 yield
         finally:
@@ -63,7 +65,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await pool.close()
 
     app = FastAPI(title="Dublê", version="0.1.0", lifespan=lifespan)
-    drain = Drain(cfg.drain_deadline_s)
     app.state.drain = drain
     install_error_handlers(app)
     app.include_router(accounts.router)

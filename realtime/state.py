@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from billing.accounts import AccountStore
 from billing.runtime import BillingServices
 from realtime.config import Settings
+from realtime.drain import Drain
 from realtime.pipeline.broadcast import BroadcastHub
 from realtime.storage.listen_tokens import ListenTokenStore
 from realtime.voices.store import VoiceStore
@@ -38,3 +39,4 @@ class AppState:
     tts_cache: TTSCache | None
     broadcast: BroadcastHub
     listen_tokens: ListenTokenStore
+    drain: Drain

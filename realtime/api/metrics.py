@@ -39,6 +39,7 @@ async def collect(state: AppState) -> dict[str, Any]:
             "batched_jobs": w.batched_jobs,
         },
         "tts_cache": {"enabled": False},
+        "sessions": {"open": state.drain.open_sessions, "draining": state.drain.draining},
         "relay": {"channels": state.broadcast.channel_count, "listeners": state.broadcast.total_listeners},
     }
     cache = state.tts_cache
