@@ -17,9 +17,11 @@ from realtime.config import Settings
 from realtime.drain import Drain, DrainMiddleware
 from realtime.engines import build_tts_engine
 from realtime.errors import install_error_handlers
+from realtime.ops_metrics import Metrics
 from realtime.pipeline.broadcast import BroadcastHub
 from realtime.pipeline.tts_cache import with_tts_cache
 from realtime.pipeline.vc_converters import VCServices
+from realtime.session_observer import SessionObserver
 from realtime.state import AppState
 from realtime.storage.db import create_pool, migrate
 from realtime.storage.listen_tokens import ListenTokenStore
@@ -32,6 +34,7 @@ from synthesis.worker import DeviceWorker
 def create_app(settings: Settings | None = None) -> FastAPI:
     cfg = settings or Settings()
     drain = Drain(cfg.drain_deadline_s)
+    ops_metrics = Metrics()  # per app, not per lifespan: the edge middleware below feeds it
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     settings=cfg, pool=pool, redis=redis, worker=worker, accounts=AccountStore(pool),
                     voices=VoiceStore(pool), tts_engine=engine, billing=billing, vc=vc, webrtc=rtc,
                     tts_cache=tts_cache, broadcast=hub, listen_tokens=ListenTokenStore(pool),
-                    drain=drain,
+                    drain=drain, metrics=ops_metrics,
                 )
                 yield
         finally:
@@ -80,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(billing_api.router)
     app.add_middleware(billing_api.RateLimitMiddleware)
     app.add_middleware(DrainMiddleware, drain=drain)
+    app.add_middleware(SessionObserver, metrics=ops_metrics)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> JSONResponse:

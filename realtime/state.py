@@ -12,6 +12,7 @@ from billing.accounts import AccountStore
 from billing.runtime import BillingServices
 from realtime.config import Settings
 from realtime.drain import Drain
+from realtime.ops_metrics import Metrics
 from realtime.pipeline.broadcast import BroadcastHub
 from realtime.storage.listen_tokens import ListenTokenStore
 from realtime.voices.store import VoiceStore
@@ -40,3 +41,4 @@ class AppState:
     broadcast: BroadcastHub
     listen_tokens: ListenTokenStore
     drain: Drain
+    metrics: Metrics
