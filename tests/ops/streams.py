@@ -40,11 +40,11 @@ async def stats(server: RunningServer) -> dict[str, Any]:
     return body
 
 
-async def start_long_stream(ws: ClientConnection, **start: Any) -> dict[str, Any]:
+async def start_long_stream(ws: ClientConnection, text: str = LONG_TEXT, **start: Any) -> dict[str, Any]:
     await send(ws, type="start", language="en", format="pcm_s16le", sample_rate=RATE_HZ, **start)
     started = await next_event(ws)
     assert started["type"] == "started", started
-    await send(ws, type="text", text=LONG_TEXT)
+    await send(ws, type="text", text=text)
     await send(ws, type="end")
     return started
 
