@@ -3,6 +3,7 @@ each a real process the tests can SIGTERM or SIGKILL."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from realtime.storage.db import migrate
 from tests.servers import REDIS_URL, ROOT, STARTUP_TIMEOUT_S, RunningServer, drop_database, free_port, test_database_url
 
 HAPROXY_CFG = ROOT / "deploy" / "haproxy.cfg"
@@ -58,8 +60,9 @@ class Cluster:
     env: dict[str, str]
 
 
-def start_instance(tmp_dir: Path, name: str, env: dict[str, str], stack: ExitStack,
-                   port: int | None = None) -> Instance:
+def launch_instance(tmp_dir: Path, name: str, env: dict[str, str], stack: ExitStack,
+                    port: int | None = None) -> Instance:
+    """Start ``duble serve``; returns at once (``wait_ready`` waits for /healthz)."""
     port = port or free_port()
     log = tmp_dir / f"{name}.log"
     run_env = {**env, "DUBLE_DATA_DIR": str(tmp_dir / f"data-{name}"), "DUBLE_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
@@ -70,13 +73,29 @@ def start_instance(tmp_dir: Path, name: str, env: dict[str, str], stack: ExitSta
     stack.callback(_stop, proc)
     server = RunningServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", port, env["DATABASE_URL"],
                            env["DUBLE_REDIS_PREFIX"], run_env, log)
-    _wait_http(f"{server.base_url}/healthz", proc, log)
     return Instance(name, server, proc)
+
+
+def wait_ready(instance: Instance) -> None:
+    _wait_http(f"{instance.server.base_url}/healthz", instance.proc, instance.server.log_path)
+
+
+def start_instance(tmp_dir: Path, name: str, env: dict[str, str], stack: ExitStack,
+                   port: int | None = None) -> Instance:
+    instance = launch_instance(tmp_dir, name, env, stack, port)
+    wait_ready(instance)
+    return instance
+
+
+def _migrate(url: str) -> None:
+    """Before the instances start, so they need not race to create the database."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, migrate(url)).result()
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)  # at once, no drain
+        proc.terminate()  # a drain: immediate when no session is open
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -136,12 +155,14 @@ def cluster_env(extra: dict[str, str] | None = None, *, redis_url: str = REDIS_U
 @contextmanager
 def run_cluster(tmp_dir: Path, extra_env: dict[str, str] | None = None, *, proxy: bool = True,
                 redis_url: str = REDIS_URL, database_url: str | None = None) -> Iterator[Cluster]:
-    """Two instances (started one after the other: the first creates and migrates the database), and the proxy."""
+    """Two instances (started side by side on a database migrated first), and the proxy."""
     env = cluster_env(extra_env, redis_url=redis_url, database_url=database_url)
     with ExitStack() as stack:
         if database_url is None:
             stack.callback(_drop_database, env["DATABASE_URL"])
-        first = start_instance(tmp_dir, "api1", env, stack)
-        second = start_instance(tmp_dir, "api2", env, stack)
+        _migrate(env["DATABASE_URL"])
+        first, second = (launch_instance(tmp_dir, name, env, stack) for name in ("api1", "api2"))
+        wait_ready(first)
+        wait_ready(second)
         front = start_proxy(tmp_dir, [first.server.port, second.server.port], stack, env) if proxy else first.server
         yield Cluster([first, second], front, env)
