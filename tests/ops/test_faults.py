@@ -74,12 +74,13 @@ async def test_redis_restarted_empty_mid_stream(stack: Stack) -> None:
         await asyncio.to_thread(stack.redis.restart)
         await read_rest(ws, got)
     outcome = _outcome(got)
-    assert outcome in {"done", "billing_unavailable"}
     view = await settled_ledger(stack.database_url, account_id)
     assert view.entry_audio_ms == view.session_audio_ms
     # Billed from the meter's own totals, not from what Redis lost.
     assert abs(view.session_audio_ms - audio_ms(got.audio)) <= 1, (outcome, view, audio_ms(got.audio),
                                                                     got.events[-3:])
+    # The stream either rode out the outage or was told why it stopped.
+    assert outcome in {"done", "billing_unavailable"}
     await _still_serves(stack, key)
 
 
