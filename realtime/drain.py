@@ -10,6 +10,7 @@ client leaves (usage settled, relay channel freed).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import time
@@ -126,7 +127,9 @@ class DrainMiddleware:
         try:
             await self.app(scope, conn.receive, conn.send)
             if self.drain.draining and conn.accepted and not conn.closed:
-                await conn.send({"type": "websocket.close", "code": CLOSE_SERVICE_RESTART, "reason": "draining"})
+                with contextlib.suppress(Exception):  # best effort: the client may be gone already
+                    await conn.send({"type": "websocket.close", "code": CLOSE_SERVICE_RESTART,
+                                     "reason": "draining"})
         finally:
             self.drain.open_sessions -= 1
             watcher.cancel()
