@@ -73,6 +73,7 @@ class _Connection:
         self._send = send
         self._lock = asyncio.Lock()
         self._cut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending: asyncio.Future[Message] | None = None
         self.accepted = False
         self.closed = False
 
@@ -96,17 +97,20 @@ class _Connection:
     async def receive(self) -> Message:
         if self._cut.done():
             return {"type": "websocket.disconnect", "code": CLOSE_SERVICE_RESTART}
-        inner: asyncio.Future[Message] = asyncio.ensure_future(self._receive())
-        waiting: set[asyncio.Future[Any]] = {inner, self._cut}
-        try:
-            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
-            inner.cancel()
-            raise
-        if inner.done():
-            return inner.result()
-        inner.cancel()
+        # One pending read survives a caller that gives up (a timeout): its message goes to the next call, never lost.
+        if self._pending is None:
+            self._pending = asyncio.ensure_future(self._receive())
+        waiting: set[asyncio.Future[Any]] = {self._pending, self._cut}
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if self._pending.done():
+            done, self._pending = self._pending, None
+            return done.result()
         return {"type": "websocket.disconnect", "code": CLOSE_SERVICE_RESTART}
+
+    async def aclose(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            await asyncio.gather(self._pending, return_exceptions=True)
 
 
 class DrainMiddleware:
@@ -134,6 +138,7 @@ class DrainMiddleware:
             self.drain.open_sessions -= 1
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
+            await conn.aclose()
 
     async def _watch(self, conn: _Connection) -> None:
         await self.drain.wait_begun()
