@@ -31,11 +31,14 @@ from realtime.auth.credentials import CredentialStore
 from realtime.auth.sessions import WebSessionStore
 from realtime.auth.web import WebAuth
 from realtime.config import Settings
+from realtime.drain import Drain, DrainMiddleware
 from realtime.engines import build_tts_engine
 from realtime.errors import install_error_handlers
+from realtime.ops_metrics import Metrics
 from realtime.pipeline.broadcast import BroadcastHub
 from realtime.pipeline.tts_cache import with_tts_cache
 from realtime.pipeline.vc_converters import VCServices
+from realtime.session_observer import SessionObserver
 from realtime.state import AppState
 from realtime.storage.db import create_pool, migrate
 from realtime.storage.listen_tokens import ListenTokenStore
@@ -47,6 +50,8 @@ from synthesis.worker import DeviceWorker
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     cfg = settings or Settings()
+    drain = Drain(cfg.drain_deadline_s)
+    ops_metrics = Metrics()  # per app, not per lifespan: the edge middleware below feeds it
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,13 +69,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine, tts_cache = with_tts_cache(engine, redis, cfg)
             vc = VCServices(cfg, worker, RVCModelStore(pool))
             await vc.warm_up()
-            async with webrtc.WebRTCSessions(cfg) as rtc:
+            async with webrtc.WebRTCSessions(cfg) as rtc, BroadcastHub(redis, cfg.redis_prefix) as hub:
                 app.state.duble = AppState(
                     settings=cfg, pool=pool, redis=redis, worker=worker, accounts=AccountStore(pool),
                     voices=VoiceStore(pool), tts_engine=engine, billing=billing, vc=vc, webrtc=rtc,
-                    tts_cache=tts_cache, broadcast=BroadcastHub(), listen_tokens=ListenTokenStore(pool),
+                    tts_cache=tts_cache, broadcast=hub, listen_tokens=ListenTokenStore(pool),
                     web=WebAuth(WebSessionStore(pool), CredentialStore(pool), Passwords(),
                                 secure_cookies=cfg.public_base_url.startswith("https://")),
+                    drain=drain, metrics=ops_metrics,
                 )
                 yield
         finally:
@@ -82,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Dublê", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   responses=docs.ERROR_RESPONSES)
+    app.state.drain = drain
     install_error_handlers(app)
     app.include_router(accounts.router)
     app.include_router(voices.router)
@@ -101,10 +108,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(voice_media.router)
     app.include_router(docs.router)
     app.add_middleware(billing_api.RateLimitMiddleware)
+    app.add_middleware(DrainMiddleware, drain=drain)
+    app.add_middleware(SessionObserver, metrics=ops_metrics)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> JSONResponse:
         state: AppState = app.state.duble
+        if drain.draining:  # the proxy stops sending new sessions here
+            return JSONResponse({"status": "draining"}, status_code=503)
         await state.pool.fetchval("SELECT 1")
         await state.redis.ping()
         return JSONResponse({"status": "ok", "tts_engine": state.tts_engine.name,

@@ -14,7 +14,9 @@ def _serve(args: argparse.Namespace) -> int:
     from realtime import log_redaction
     from realtime.app import create_app
     from realtime.config import Settings
+    from realtime.drain import DrainingServer
     from realtime.http_protocol import bounded_headers_protocol
+    from realtime.json_logs import logging_config
 
     overrides = {k: v for k, v in {"host": args.host, "port": args.port, "tts_engine": args.tts_engine,
                                    "f5_dir": args.f5_dir, "f5_nfe_steps": args.f5_nfe_steps,
@@ -22,14 +24,17 @@ def _serve(args: argparse.Namespace) -> int:
                  if v is not None}
     settings = Settings(**overrides)
     http = bounded_headers_protocol(settings.http_header_timeout_s, settings.http_max_header_bytes)
-    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, loop="uvloop",
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, loop="uvloop",
                             http=http, timeout_keep_alive=settings.http_keep_alive_s,
                             ws_max_size=1 << 20, log_level=args.log_level,
+                            log_config=logging_config(args.log_level) if args.log_format == "json"
+                            else uvicorn.config.LOGGING_CONFIG,
                             proxy_headers=bool(settings.forwarded_allow_ips),
                             forwarded_allow_ips=settings.forwarded_allow_ips or None)
     # uvicorn.Config sets up logging; the filters go on after it.
     log_redaction.install()
-    uvicorn.Server(config).run()
+    DrainingServer(config, app.state.drain).run()
     return 0
 
 
@@ -56,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--content-encoder", help="RVC content encoder dir, HuggingFace format "
                        "(DUBLE_CONTENT_ENCODER_DIR)")
     serve.add_argument("--log-level", default=os.environ.get("DUBLE_LOG_LEVEL", "info"))
+    serve.add_argument("--log-format", choices=["json", "text"], default=os.environ.get("DUBLE_LOG_FORMAT", "json"),
+                       help="json: one object per line with request and session ids (DUBLE_LOG_FORMAT)")
     serve.set_defaults(func=_serve)
 
     mig = sub.add_parser("migrate", help="create the database if needed and apply SQL migrations")

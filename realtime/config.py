@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     http_keep_alive_s: int = Field(default=5, ge=1, le=300)
     # When set, /v1/stats and /metrics need "Authorization: Bearer <metrics_token>" (a scraper's secret).
     metrics_token: SecretStr = SecretStr("")
+    # On SIGTERM, open sessions get `going_away` and this long to finish before they are cut (billing settled).
+    drain_deadline_s: float = Field(default=30.0, ge=0, le=3600)
 
     device: str = "cpu"
     worker_threads: int = Field(default=2, ge=1, le=64)

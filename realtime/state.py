@@ -13,6 +13,8 @@ from billing.accounts import AccountStore
 from billing.runtime import BillingServices
 from realtime.auth.web import WebAuth
 from realtime.config import Settings
+from realtime.drain import Drain
+from realtime.ops_metrics import Metrics
 from realtime.pipeline.broadcast import BroadcastHub
 from realtime.storage.listen_tokens import ListenTokenStore
 from realtime.voices.store import VoiceStore
@@ -41,5 +43,7 @@ class AppState:
     broadcast: BroadcastHub
     listen_tokens: ListenTokenStore
     web: WebAuth
+    drain: Drain
+    metrics: Metrics
     # Each untrusted-model check is a child process with up to a few GB; this many at once.
     rvc_validations: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))

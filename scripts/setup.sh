@@ -9,6 +9,8 @@ apt_pkgs=(espeak-ng sox libsndfile1)
 # Tests drive a real Chromium; bench/quality.py renders target speakers with flite and festival voices.
 [ "$WITH_DEV" = 1 ] && apt_pkgs+=(chromium flite festival festvox-kallpc16k festvox-kdlpc16k festvox-italp16k
   festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv festvox-czech-dita festvox-czech-machac festvox-ca-ona-hts)
+# The ops tests (tests/ops/) put HAProxy in front of two instances.
+[ "$WITH_DEV" = 1 ] && apt_pkgs+=(haproxy docker-compose)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -35,4 +37,5 @@ quiet_pip $PIP -c requirements/constraints.txt -r requirements/runtime.txt
 if [ "$WITH_DEV" = 1 ]; then
   quiet_pip $PIP --no-build-isolation -c requirements/constraints.txt -r requirements/dev.txt
 fi
-quiet_pip $PIP --no-deps -e .
+# The image build (Dockerfile) installs the project itself in a later layer, so code edits keep the deps cached.
+[ "${SETUP_SKIP_PROJECT:-0}" = 1 ] || quiet_pip $PIP --no-deps -e .

@@ -68,7 +68,8 @@ async def delete_listen_token(token_id: str, account: AccountDep, state: StateDe
         parsed = uuid.UUID(token_id)
     except ValueError:
         parsed = None
-    if parsed is None or not await state.listen_tokens.delete(account.id, parsed):
+    token = next((t for t in await state.listen_tokens.list(account.id) if t.id == parsed), None)
+    if token is None or not await state.listen_tokens.delete(account.id, token.id):
         raise ApiError(404, "listen_token_not_found", "no such listen token")
-    state.broadcast.revoke(parsed)
+    state.broadcast.revoke(account.id, token.channel, token.id)
     return Response(status_code=204)

@@ -1,17 +1,22 @@
-"""Operational figures: synthesis-cache hit rate and device-worker queue, as JSON (``/v1/stats``) and Prometheus text
-(``/metrics``). Nothing here identifies an account, a voice or a text."""
+"""Operational figures as JSON (``/v1/stats``) and Prometheus exposition (``/metrics``, prometheus-client on the app's
+own registry: realtime/ops_metrics.py). Nothing here identifies an account, a voice or a text."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
 from realtime.deps import StateDep, bearer_token
 from realtime.errors import ApiError
+from realtime.ops_metrics import Snapshot
 from realtime.state import AppState
 
 
@@ -27,6 +32,9 @@ async def ops_access(request: Request, state: StateDep) -> None:
 
 router = APIRouter(tags=["ops"], dependencies=[Depends(ops_access)])
 
+_DB_TIMEOUT_S = 2.0
+
+
 async def collect(state: AppState) -> dict[str, Any]:
     w = state.worker.stats
     out: dict[str, Any] = {
@@ -39,6 +47,7 @@ async def collect(state: AppState) -> dict[str, Any]:
             "batched_jobs": w.batched_jobs,
         },
         "tts_cache": {"enabled": False},
+        "sessions": {"open": state.drain.open_sessions, "draining": state.drain.draining},
         "relay": {"channels": state.broadcast.channel_count, "listeners": state.broadcast.total_listeners},
     }
     try:
@@ -63,31 +72,62 @@ async def stats(state: StateDep) -> dict[str, Any]:
     return await collect(state)
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
-async def metrics(state: StateDep) -> str:
+# An account is anomalous when its last hour of usage exceeds this many times its mean hour over the previous
+# week, and this many millicredits (so a first small session is no anomaly).
+SPEND_ANOMALY_RATIO = 5
+SPEND_ANOMALY_MIN_MC = 10_000
+
+_SPEND_ANOMALIES = """
+WITH u AS (
+  SELECT account_id,
+         SUM(ABS(amount_millicredits)) FILTER (WHERE created_at > now() - interval '1 hour') AS last_hour,
+         SUM(ABS(amount_millicredits)) FILTER (WHERE created_at <= now() - interval '1 hour') / 167.0 AS usual
+  FROM ledger_entries WHERE kind = 'usage' AND created_at > now() - interval '7 days' GROUP BY account_id)
+SELECT COUNT(*) FROM u WHERE last_hour > $1 AND last_hour > $2 * COALESCE(usual, 0)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class _LedgerFigures:
+    credits_mc: dict[str, int]
+    payments: tuple[int, int]
+    anomalous_accounts: int
+
+
+async def _ledger_figures(state: AppState) -> _LedgerFigures | None:
+    try:
+        async with asyncio.timeout(_DB_TIMEOUT_S):
+            rows = await state.pool.fetch(
+                "SELECT operation, COALESCE(SUM(charged_millicredits), 0) AS mc FROM usage_sessions GROUP BY 1")
+            bought = await state.pool.fetchrow(
+                "SELECT COUNT(*) AS n, COALESCE(SUM(amount_millicredits), 0) AS mc FROM ledger_entries "
+                "WHERE kind = 'purchase'")
+            anomalous = await state.pool.fetchval(_SPEND_ANOMALIES, SPEND_ANOMALY_MIN_MC, SPEND_ANOMALY_RATIO)
+    except (asyncpg.PostgresError, OSError, TimeoutError):
+        return None
+    assert bought is not None
+    return _LedgerFigures({r["operation"]: int(r["mc"]) for r in rows}, (int(bought["n"]), int(bought["mc"])),
+                          int(anomalous))
+
+
+@router.get("/metrics")
+async def metrics(state: StateDep) -> Response:
     data = await collect(state)
-    lines: list[str] = []
-
-    def metric(name: str, kind: str, value: float, help_text: str) -> None:
-        lines.extend([f"# HELP duble_{name} {help_text}", f"# TYPE duble_{name} {kind}", f"duble_{name} {value}"])
-
     wk = data["worker"]
-    metric("worker_queue_depth", "gauge", wk["queue_depth"], "jobs waiting for the device worker")
-    metric("worker_jobs_submitted_total", "counter", wk["submitted"], "jobs accepted by the device worker")
-    metric("worker_jobs_completed_total", "counter", wk["completed"], "jobs finished")
-    metric("worker_jobs_failed_total", "counter", wk["failed"], "jobs that raised")
-    metric("worker_jobs_rejected_busy_total", "counter", wk["rejected_busy"], "jobs refused because the queue was full")
-    metric("worker_queue_wait_ms_mean", "gauge", wk["mean_queue_wait_ms"], "mean time a job waited in the queue")
-    metric("worker_batches_total", "counter", wk["batches"], "batched model calls")
-    metric("relay_listeners", "gauge", data["relay"]["listeners"], "OBS sources listening on relay channels")
-    if (quarantined := data["billing"]["quarantined_sessions"]) is not None:
-        metric("billing_quarantined_sessions", "gauge", quarantined,
-               "stored sessions the ledger refused to settle, set aside for an operator")
-    c = data["tts_cache"]
-    if c.get("available"):
-        metric("tts_cache_hits_total", "counter", c["hits"], "sentences served from the synthesis cache")
-        metric("tts_cache_misses_total", "counter", c["misses"], "sentences synthesized (cache miss)")
-        metric("tts_cache_hit_ratio", "gauge", c["hit_rate"], "hits / lookups since the counters began")
-        metric("tts_cache_entries", "gauge", c["entries"], "cached sentences")
-        metric("tts_cache_bytes", "gauge", c["bytes"], "bytes of cached audio")
-    return "\n".join(lines) + "\n"
+    cache = data["tts_cache"]
+    ledger = await _ledger_figures(state)
+    snapshot = Snapshot(
+        queue_depth=wk["queue_depth"], queue_capacity=state.settings.worker_queue_size,
+        queue_wait_s_total=wk["queue_wait_ms_total"] / 1000,
+        worker_jobs={"completed": wk["completed"], "failed": wk["failed"], "rejected_busy": wk["rejected_busy"]},
+        relay_listeners=data["relay"]["listeners"], relay_dropped_writes=state.broadcast.dropped_writes,
+        draining=state.drain.draining,
+        cache=(cache["hits"], cache["misses"]) if cache.get("available") else None,
+        credits_mc=ledger.credits_mc if ledger else {}, payments=ledger.payments if ledger else None,
+        anomalous_accounts=ledger.anomalous_accounts if ledger else None,
+        quarantined_sessions=data["billing"]["quarantined_sessions"],
+    )
+    # No await between these two: no other scrape can swap the snapshot while it is rendered.
+    state.metrics.scraped.snapshot = snapshot
+    body = generate_latest(state.metrics.registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

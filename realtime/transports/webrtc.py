@@ -200,7 +200,7 @@ class WebRTCCall:
             raise ClientMessageError("already_started", "this connection already has a call")
         converter = await open_converter(self._state, self._account, msg)
         session_id = uuid.uuid4().hex
-        self._relay = claim_channel(self._state, self._account, msg.broadcast, session_id)
+        self._relay = await claim_channel(self._state, self._account, msg.broadcast, session_id)
         self._meter = await open_meter(self._state, self._ws, self._account, BILLING_OPERATION, msg.tag,
                                        session_id, RATE_HZ, self._relay)
         self._session = VCSession(converter, self._state.worker, self._emit, rate_hz=RATE_HZ,

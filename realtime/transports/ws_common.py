@@ -263,12 +263,13 @@ async def find_voice(state: AppState, account: Account, voice_id: str) -> VoiceR
     return voice
 
 
-def claim_channel(state: AppState, account: Account, channel: str | None, session_id: str) -> BroadcastSource | None:
+async def claim_channel(state: AppState, account: Account, channel: str | None,
+                        session_id: str) -> BroadcastSource | None:
     """The relay channel a stream asked for (``broadcast``), held until the source's ``end()``."""
     if channel is None:
         return None
     try:
-        return state.broadcast.open_source(account.id, channel, session_id)
+        return await state.broadcast.open_source(account.id, channel, session_id)
     except ChannelBusy as exc:
         raise ClientMessageError("channel_busy", str(exc)) from None
 

@@ -12,7 +12,7 @@ import uuid
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from realtime.pipeline.broadcast import CHANNEL_PATTERN, Listener, Revoked, TooManyListeners
+from realtime.pipeline.broadcast import CHANNEL_PATTERN, RELAY_ERRORS, Listener, Revoked, TooManyListeners
 from realtime.state import AppState
 from realtime.transports.ws_common import (
     CLOSE_POLICY,
@@ -25,6 +25,8 @@ from realtime.transports.ws_common import (
 )
 
 router = APIRouter()
+
+CLOSE_TRY_AGAIN = 1013
 
 DEFAULT_CHANNEL = "obs"
 
@@ -83,7 +85,7 @@ async def tts_listen(ws: WebSocket) -> None:
     send = EventSender(ws)
     try:
         account_id, channel, token_id = await _resolve(ws, state)
-        listener = state.broadcast.subscribe(account_id, channel, token_id)
+        listener = await state.broadcast.subscribe(account_id, channel, token_id)
     except _Refused as exc:
         await send.error(exc.code, exc.message)
         await send.close(exc.close_code, exc.code)
@@ -91,6 +93,10 @@ async def tts_listen(ws: WebSocket) -> None:
     except TooManyListeners as exc:
         await send.error("too_many_listeners", str(exc))
         await send.close(CLOSE_POLICY, "too many listeners")
+        return
+    except RELAY_ERRORS:
+        await send.error("relay_unavailable", "the relay is unavailable; try again shortly")
+        await send.close(CLOSE_TRY_AGAIN, "relay unavailable")
         return
     try:
         await send.event({"type": "listening", "channel": channel, "format": "pcm_s16le",
@@ -105,4 +111,4 @@ async def tts_listen(ws: WebSocket) -> None:
         except* (WebSocketDisconnect, ClientTooSlow):
             pass  # the listener left, or stopped reading and is dropped
     finally:
-        state.broadcast.unsubscribe(listener)
+        await state.broadcast.unsubscribe(listener)

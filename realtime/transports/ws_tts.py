@@ -167,7 +167,7 @@ class TTSConnection:
         session_id = uuid.uuid4().hex
         emit: Emit = await self._convert_stage(voice, engine.sample_rate_hz) if msg.convert else self._emit
         # Billing last among the checks: a refused start must not leave a reservation behind.
-        relay = claim_channel(self._state, self._account, msg.broadcast, session_id)
+        relay = await claim_channel(self._state, self._account, msg.broadcast, session_id)
         meter = await open_meter(self._state, self._ws, self._account, "tts_rvc" if msg.convert else "tts",
                                  msg.tag, session_id, engine.sample_rate_hz, relay)
         encoder = StreamEncoder(msg.format, msg.sample_rate, engine.sample_rate_hz)

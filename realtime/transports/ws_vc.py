@@ -150,7 +150,7 @@ class VCConnection:
             raise ClientMessageError("already_started", "this connection already has a stream")
         converter = await open_converter(self._state, self._account, msg)
         session_id = uuid.uuid4().hex
-        self._relay = claim_channel(self._state, self._account, msg.broadcast, session_id)
+        self._relay = await claim_channel(self._state, self._account, msg.broadcast, session_id)
         self._meter = await open_meter(self._state, self._ws, self._account, BILLING_OPERATION, msg.tag,
                                        session_id, msg.sample_rate, self._relay)
         settings = self._state.settings

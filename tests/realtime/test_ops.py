@@ -42,4 +42,4 @@ async def test_figures_count_relay_listeners(ops_server: RunningServer) -> None:
                 assert (await next_event(ws))["type"] == "listening"
             assert (await http.get("/v1/stats")).json()["relay"] == {"channels": 2, "listeners": 3}
             metrics = (await http.get("/metrics")).text
-            assert "duble_relay_listeners 3" in metrics.splitlines()
+            assert "duble_relay_listeners 3.0" in metrics.splitlines()
