@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 import websockets
 
 from tests.helpers import REFERENCE_TEXT, create_account, espeak_wav, upload_voice
+from tests.realtime import ws_client
 from tests.realtime.vc_support import to_pcm, tone
 from tests.servers import REDIS_URL, RunningServer, run_server
 
@@ -80,7 +81,7 @@ async def _vc_mid_audio(server: RunningServer, key: str, voice_id: str, abrupt: 
 
 
 async def _listener_mid_relay(server: RunningServer, key: str, abrupt: bool) -> None:
-    async with _connect(server, key, "/v1/tts/stream") as speaker:
+    async with ws_client.connect(server, key) as speaker:  # the speaker acknowledges its audio, so it never stalls
         listener = await _connect(server, key, "/v1/tts/listen?channel=obs")
         await _event(listener, "listening")
         await speaker.send(json.dumps({"type": "start", "language": "pt-BR", "broadcast": "obs"}))
