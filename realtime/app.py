@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,12 +12,13 @@ from fastapi.responses import JSONResponse
 
 from billing.accounts import AccountStore
 from billing.runtime import BillingServices
-from realtime.api import accounts, listen_tokens, metrics, pages, rvc_models, voices
+from realtime.api import accounts, base_voices, listen_tokens, metrics, pages, rvc_models, voices
 from realtime.api import billing as billing_api
 from realtime.config import Settings
 from realtime.engines import build_tts_engine
 from realtime.errors import install_error_handlers
 from realtime.pipeline.broadcast import BroadcastHub
+from realtime.pipeline.language_detect import LanguageDetector
 from realtime.pipeline.tts_cache import with_tts_cache
 from realtime.pipeline.vc_converters import VCServices
 from realtime.state import AppState
@@ -45,6 +47,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine = build_tts_engine(cfg, worker)
             await engine.warm_up()
             engine, tts_cache = with_tts_cache(engine, redis, cfg)
+            detector = LanguageDetector() if cfg.language_detection else None
+            if detector is not None:
+                await asyncio.to_thread(detector.load)
             vc = VCServices(cfg, worker, RVCModelStore(pool))
             await vc.warm_up()
             async with webrtc.WebRTCSessions(cfg) as rtc:
@@ -52,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     settings=cfg, pool=pool, redis=redis, worker=worker, accounts=AccountStore(pool),
                     voices=VoiceStore(pool), tts_engine=engine, billing=billing, vc=vc, webrtc=rtc,
                     tts_cache=tts_cache, broadcast=BroadcastHub(), listen_tokens=ListenTokenStore(pool),
+                    language_detector=detector,
                 )
                 yield
         finally:
@@ -65,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(accounts.router)
     app.include_router(voices.router)
+    app.include_router(base_voices.router)
     app.include_router(ws_tts.router)
     app.include_router(ws_listen.router)
     app.include_router(ws_vc.router)

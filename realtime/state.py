@@ -18,6 +18,7 @@ from synthesis.interfaces import TTSEngine
 from synthesis.worker import DeviceWorker
 
 if TYPE_CHECKING:  # these modules import AppState themselves
+    from realtime.pipeline.language_detect import LanguageDetector
     from realtime.pipeline.tts_cache import TTSCache
     from realtime.pipeline.vc_converters import VCServices
     from realtime.transports.webrtc import WebRTCSessions
@@ -38,3 +39,4 @@ class AppState:
     tts_cache: TTSCache | None
     broadcast: BroadcastHub
     listen_tokens: ListenTokenStore
+    language_detector: LanguageDetector | None = None
