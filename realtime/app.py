@@ -45,11 +45,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             billing = await billing_api.start_billing(cfg, pool, redis)
             engine = build_tts_engine(cfg, worker)
-            await engine.warm_up()
-            engine, tts_cache = with_tts_cache(engine, redis, cfg)
             detector = LanguageDetector() if cfg.language_detection else None
-            if detector is not None:
-                await asyncio.to_thread(detector.load)
+            # The detector loads on its own thread while the engine warms up on the worker's.
+            await asyncio.gather(engine.warm_up(), asyncio.to_thread(detector.load) if detector else asyncio.sleep(0))
+            engine, tts_cache = with_tts_cache(engine, redis, cfg)
             vc = VCServices(cfg, worker, RVCModelStore(pool))
             await vc.warm_up()
             async with webrtc.WebRTCSessions(cfg) as rtc:

@@ -111,6 +111,8 @@ class EmbeddedTTSEngine:
         stats: dict[str, VoiceStats] = {}
         for language in LANGUAGES:
             stats[language] = self._calibrate(language)
+        if kokoro_language := next((lang for lang, b in self._base.items() if b.engine == "kokoro"), None):
+            self._base_piece("Ok.", kokoro_language, 1.0)  # the first inference pays one-off allocation costs
         # One short pass warms the vocoder's code paths so the first request pays no first-call costs.
         probe = WorldMatcher(stats["en"], stats["en"], sample_rate_hz=OUTPUT_RATE_HZ, compensate_delay=True)
         probe.process(self._base_piece("Ready.", "en", 1.0))
@@ -125,7 +127,6 @@ class EmbeddedTTSEngine:
                                  OUTPUT_RATE_HZ)
         path = stats_path(self._kokoro_cache_dir, MODEL_SHA256, base.voice, language, sentences[0])
         if (stats := load_stats(path)) is not None:
-            self._base_piece("Ok.", language, 1.0)  # the first inference pays one-off allocation costs
             return stats
         stats = analyze_voice(self._base_piece(sentences[0], language, 1.0), OUTPUT_RATE_HZ)
         save_stats(path, stats)
