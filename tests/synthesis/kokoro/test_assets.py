@@ -24,18 +24,22 @@ def _parts(tmp_path: Path, blobs: list[bytes]) -> list[Path]:
 def test_join_checks_the_recorded_sha256(tmp_path: Path) -> None:
     blobs = [b"one", b"two", b"three"]
     digest = hashlib.sha256(b"".join(blobs)).hexdigest()
-    model = join_model(tmp_path / "cache", _parts(tmp_path, blobs), sha256=digest)
+    model = join_model(tmp_path / "cache", _parts(tmp_path, blobs), sha256=digest, size=None)
     assert model.read_bytes() == b"onetwothree"
     model.write_bytes(b"corrupted")  # a damaged cache is rebuilt from the parts
-    assert join_model(tmp_path / "cache", _parts(tmp_path, blobs), sha256=digest).read_bytes() == b"onetwothree"
+    rebuilt = join_model(tmp_path / "cache", _parts(tmp_path, blobs), sha256=digest, size=None)
+    assert rebuilt.read_bytes() == b"onetwothree"
 
 
 def test_corrupt_part_is_a_clear_error_and_leaves_nothing(tmp_path: Path) -> None:
     digest = hashlib.sha256(b"onetwo").hexdigest()
     with pytest.raises(EngineError) as info:
-        join_model(tmp_path / "cache", _parts(tmp_path, [b"one", b"tw0"]), sha256=digest)
+        join_model(tmp_path / "cache", _parts(tmp_path, [b"one", b"tw0"]), sha256=digest, size=None)
     assert info.value.code == "engine_unavailable" and "sha256" in info.value.message
     assert list((tmp_path / "cache").iterdir()) == []
+    with pytest.raises(EngineError) as info:  # a part of the wrong size fails before anything is read
+        join_model(tmp_path / "cache2", _parts(tmp_path, [b"one", b"two!"]), sha256=digest, size=6)
+    assert "size" in info.value.message and not (tmp_path / "cache2").exists()
 
 
 def test_missing_part_or_package_is_a_clear_error(tmp_path: Path) -> None:
