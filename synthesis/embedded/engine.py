@@ -227,9 +227,7 @@ class EmbeddedTTSEngine:
         try:
             for i, piece in enumerate(pieces):
                 base = await (ahead if ahead is not None else render(piece, priority))
-                # The next piece renders while this one is matched and streamed.
-                ahead = asyncio.ensure_future(render(pieces[i + 1], PRIORITY_NORMAL)) if i + 1 < len(pieces) \
-                    else None
+                ahead = None
                 pos = 0
                 while pos < len(base):
                     step = first_slice if priority == PRIORITY_FIRST else slice_len
@@ -241,6 +239,10 @@ class EmbeddedTTSEngine:
                     if len(part):
                         yield AudioChunk(samples=part, sample_rate_hz=OUTPUT_RATE_HZ)
                         priority = PRIORITY_NORMAL
+                    if ahead is None and i + 1 < len(pieces):
+                        # The next piece renders while this one streams; queued only once this piece's first chunk
+                        # is out, so on a one-thread worker it never delays that chunk.
+                        ahead = asyncio.ensure_future(render(pieces[i + 1], PRIORITY_NORMAL))
         finally:
             cancellation.cancel()
             if ahead is not None:
