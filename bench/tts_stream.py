@@ -182,6 +182,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     p.add_argument("--languages", nargs="+", default=["en", "pt-BR"])
     p.add_argument("--unmatched", action="store_true", help="also run cases without a voice profile")
+    p.add_argument("--only-unmatched", action="store_true", help="run only cases without a voice profile")
     p.add_argument("--repeat", type=int, default=1, help="runs per case")
     p.add_argument("--tts-engine", default=None, help="engine for the server this script starts")
     p.add_argument("--f5-dir", default=None, help="F5 model directory for the server this script starts")
@@ -199,7 +200,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def _run(args: argparse.Namespace, base: str) -> None:
     ws_url = base.replace("http", "ws", 1)
     for language in args.languages:
-        for matched in ([True, False] if args.unmatched else [True]):
+        for matched in ([False] if args.only_unmatched else [True, False] if args.unmatched else [True]):
             for concurrency in args.concurrency:
                 for _ in range(args.repeat):
                     line = await _case(base, ws_url, concurrency, language, matched, held_out=args.held_out)

@@ -12,7 +12,7 @@ FIRST_MAX_WORDS = 3
 FIRST_MAX_CHARS = 24
 NEXT_MIN_CHARS = 40
 GROWTH = 1.8
-MAX_CHARS = 200
+MAX_CHARS = 120  # ~8 s of speech: one worker job stays well inside its timeout on a busy CPU
 # A first piece that ends on one of these sounds cut off mid-phrase; the cut moves one word earlier.
 _JOINERS = frozenset(
     "a à ao aos o as os e é de do da dos das em no na nos nas um uma por para com que se "
