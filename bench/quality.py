@@ -180,7 +180,7 @@ async def main(args: argparse.Namespace) -> int:
     summary: dict[str, Any] = {}
     try:
         engine = EmbeddedTTSEngine(worker, base_voices=base_voices, kokoro_cache_dir=cache / "kokoro",
-                                   kokoro_threads=args.kokoro_threads)
+                                   kokoro_threads=args.kokoro_threads, job_timeout_s=1800.0)
         await engine.warm_up()
         for language in languages:
             text = HELD_OUT_TEXT[language]

@@ -65,7 +65,7 @@ class EmbeddedTTSEngine:
     def __init__(
         self, worker: DeviceWorker, *, english_engine: str = "piper", voice_cache_size: int = VOICE_CACHE_SIZE,
         base_voices: Mapping[str, str] | None = None, kokoro_cache_dir: Path = DEFAULT_KOKORO_CACHE,
-        kokoro_threads: int = 1,
+        kokoro_threads: int = 1, job_timeout_s: float = 60.0,
     ) -> None:
         """``base_voices`` maps languages to base voices (synthesis/embedded/base_voices.py); by default espeak-ng
         everywhere but English, which ``english_engine`` picks."""
@@ -79,6 +79,7 @@ class EmbeddedTTSEngine:
         uses_kokoro = any(b.engine == "kokoro" for b in self._base.values())
         self._kokoro = KokoroSynth(kokoro_cache_dir, intra_op_threads=kokoro_threads) if uses_kokoro else None
         self._kokoro_cache_dir = kokoro_cache_dir
+        self._job_timeout_s = job_timeout_s
         self._base_stats: dict[str, VoiceStats] = {}
         self._voice_stats: OrderedDict[str, VoiceStats] = OrderedDict()
 
@@ -217,7 +218,7 @@ class EmbeddedTTSEngine:
         async def render(piece: str, priority: int) -> Samples:
             job = partial(_guarded, "base speech", partial(self._base_piece, piece, language, params.speed,
                                                            cancellation))
-            return await self._worker.submit(job, priority=priority)
+            return await self._worker.submit(job, priority=priority, timeout_s=self._job_timeout_s)
 
         priority = PRIORITY_FIRST
         first_slice = int(FIRST_SLICE_MS * OUTPUT_RATE_HZ / 1000)
