@@ -1,6 +1,8 @@
 """Streamed-TTS benchmark: time to first audio and real-time factor over N concurrent WebSocket sessions.
 
-Prints one JSON line per case. With no --url it starts its own server (``duble serve``) with the given engine flags.
+Prints one JSON line per case, with the machine's load average. With no --url it starts its own server
+(``duble serve``) with the given engine flags. ``--held-out`` speaks texts written for measurement only (never used to
+pick the engine's chunk sizes).
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -31,6 +34,15 @@ TEXTS = {
           "Don't forget to follow the channel!",
     "es": "Hola a todos, bienvenidos al directo de hoy. Vamos a hablar de juegos y de música. "
           "¡No olviden seguir el canal!",
+}
+
+HELD_OUT_TEXTS = {
+    "pt-BR": "A padaria da esquina abre cedo e vende pão quente todos os dias. Minha irmã comprou uma bicicleta "
+             "nova para ir ao trabalho. Depois da chuva, as crianças brincaram no quintal até escurecer.",
+    "es": "La panadería de la esquina abre temprano y vende pan caliente todos los días. Mi hermana compró una "
+          "bicicleta nueva para ir al trabajo. Después de la lluvia, los niños jugaron en el patio hasta el anochecer.",
+    "en": "The bakery on the corner opens early and sells warm bread every day. My sister bought a new bicycle to "
+          "ride to work. After the rain, the children played in the yard until it got dark.",
 }
 
 
@@ -124,13 +136,14 @@ async def _voice(base: str, language: str, matched: bool) -> tuple[str, str | No
     return key, voice_id
 
 
-_run_counter = iter(range(1, 1 << 30))
+# Seeded per process, so a second run against the same server does not replay the first run's sentences from cache.
+_run_counter = iter(range(os.getpid() % 97 * 10 + 1, 1 << 30))
 
 
 async def _case(base: str, ws_url: str, concurrency: int, language: str, matched: bool,
-                *, repeat_text: bool = False) -> dict[str, Any]:
+                *, repeat_text: bool = False, held_out: bool = False) -> dict[str, Any]:
     key, voice_id = await _voice(base, language, matched)
-    text = TEXTS[language]
+    text = (HELD_OUT_TEXTS if held_out else TEXTS)[language]
     if repeat_text:  # the cache case: speak the text once unmeasured, then measure the repeat
         await _session(ws_url, key, voice_id, language, text)
     texts = [text if repeat_text else _tagged(text, str(next(_run_counter))) for _ in range(concurrency)]
@@ -160,6 +173,7 @@ async def _case(base: str, ws_url: str, concurrency: int, language: str, matched
     if fractions:
         line["ttfa_fraction"] = round(statistics.median(fractions), 3)
     line["cached_text"] = repeat_text
+    line["loadavg_1m"] = round(os.getloadavg()[0], 2)
     line.update(_stats_delta(before, after))
     return line
 
@@ -170,11 +184,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     p.add_argument("--languages", nargs="+", default=["en", "pt-BR"])
     p.add_argument("--unmatched", action="store_true", help="also run cases without a voice profile")
+    p.add_argument("--only-unmatched", action="store_true", help="run only cases without a voice profile")
     p.add_argument("--repeat", type=int, default=1, help="runs per case")
     p.add_argument("--tts-engine", default=None, help="engine for the server this script starts")
     p.add_argument("--f5-dir", default=None, help="F5 model directory for the server this script starts")
     p.add_argument("--f5-nfe-steps", type=int, default=None, help="F5 sampling steps (server this script starts)")
     p.add_argument("--device", default=None, help="compute device of the server this script starts (cpu, cuda)")
+    p.add_argument("--base-voices", default=None,
+                   help='embedded base voices (JSON) for the server this script starts, e.g. \'{"en": "piper"}\'')
+    p.add_argument("--kokoro-threads", type=int, default=None, help="Kokoro intra-op threads (server started here)")
+    p.add_argument("--held-out", action="store_true", help="speak the held-out measurement texts")
     p.add_argument("--no-cache-case", action="store_true",
                    help="skip the case that repeats an already spoken text (a synthesis-cache hit)")
     return p.parse_args(argv)
@@ -183,10 +202,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def _run(args: argparse.Namespace, base: str) -> None:
     ws_url = base.replace("http", "ws", 1)
     for language in args.languages:
-        for matched in ([True, False] if args.unmatched else [True]):
+        for matched in ([False] if args.only_unmatched else [True, False] if args.unmatched else [True]):
             for concurrency in args.concurrency:
                 for _ in range(args.repeat):
-                    print(json.dumps(await _case(base, ws_url, concurrency, language, matched)), flush=True)
+                    line = await _case(base, ws_url, concurrency, language, matched, held_out=args.held_out)
+                    print(json.dumps(line), flush=True)
             if not args.no_cache_case:
                 print(json.dumps(await _case(base, ws_url, 1, language, matched, repeat_text=True)), flush=True)
 
@@ -200,8 +220,11 @@ def main(argv: list[str] | None = None) -> None:
             extra += ["--f5-dir", args.f5_dir] if args.f5_dir else []
             extra += ["--f5-nfe-steps", str(args.f5_nfe_steps)] if args.f5_nfe_steps else []
             extra += ["--device", args.device] if args.device else []
+            env = {"DUBLE_EMBEDDED_BASE_VOICES": args.base_voices} if args.base_voices else {}
+            if args.kokoro_threads:
+                env["DUBLE_KOKORO_THREADS"] = str(args.kokoro_threads)
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-            base = stack.enter_context(run_server(tmp, args=extra)).base_url
+            base = stack.enter_context(run_server(tmp, env, args=extra)).base_url
         asyncio.run(_run(args, base.rstrip("/")))
 
 

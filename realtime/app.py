@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,6 +17,7 @@ from realtime.api import (
     accounts,
     api_keys,
     auth,
+    base_voices,
     docs,
     listen_tokens,
     metrics,
@@ -36,6 +38,7 @@ from realtime.engines import build_tts_engine
 from realtime.errors import install_error_handlers
 from realtime.ops_metrics import Metrics
 from realtime.pipeline.broadcast import BroadcastHub
+from realtime.pipeline.language_detect import LanguageDetector
 from realtime.pipeline.tts_cache import with_tts_cache
 from realtime.pipeline.vc_converters import VCServices
 from realtime.session_observer import SessionObserver
@@ -65,7 +68,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             billing = await billing_api.start_billing(cfg, pool, redis)
             engine = build_tts_engine(cfg, worker)
-            await engine.warm_up()
+            detector = LanguageDetector() if cfg.language_detection else None
+            # The detector loads on its own thread while the engine warms up on the worker's.
+            await asyncio.gather(engine.warm_up(), asyncio.to_thread(detector.load) if detector else asyncio.sleep(0))
             engine, tts_cache = with_tts_cache(engine, redis, cfg)
             vc = VCServices(cfg, worker, RVCModelStore(pool))
             await vc.warm_up()
@@ -76,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     tts_cache=tts_cache, broadcast=hub, listen_tokens=ListenTokenStore(pool),
                     web=WebAuth(WebSessionStore(pool), CredentialStore(pool), Passwords(),
                                 secure_cookies=cfg.public_base_url.startswith("https://")),
-                    drain=drain, metrics=ops_metrics,
+                    drain=drain, metrics=ops_metrics, language_detector=detector,
                 )
                 yield
         finally:
@@ -92,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(accounts.router)
     app.include_router(voices.router)
+    app.include_router(base_voices.router)
     app.include_router(ws_tts.router)
     app.include_router(ws_listen.router)
     app.include_router(ws_vc.router)

@@ -132,3 +132,14 @@ class Settings(BaseSettings):
     torch_threads: int = Field(default=1, ge=0, le=256)
 
     data_dir: Path = Path(".duble-data")
+
+    # Embedded engine base voices (issue 9): language -> "kokoro:<pack>", "espeak" or "piper" (English only), as JSON,
+    # e.g. DUBLE_EMBEDDED_BASE_VOICES='{"pt-BR": "kokoro:jf_alpha"}'; languages not named keep these defaults.
+    embedded_base_voices: dict[str, str] = Field(
+        default_factory=lambda: {"pt-BR": "kokoro:jm_kumo", "es": "kokoro:jm_kumo", "en": "piper"})
+    # The Kokoro model joined from its wheels (and base-voice statistics) is cached here, shared by every server.
+    kokoro_cache_dir: Path = Path.home() / ".cache" / "duble" / "kokoro"
+    # onnxruntime intra-op threads per Kokoro job; streams run side by side on worker_threads.
+    kokoro_threads: int = Field(default=1, ge=1, le=64)
+    # Detect pt-BR / es / en from the first sentence when a start names neither a language nor a voice.
+    language_detection: bool = True

@@ -11,7 +11,9 @@ def build_tts_engine(settings: Settings, worker: DeviceWorker) -> TTSEngine:
     if settings.tts_engine == "embedded":
         from synthesis.embedded.engine import EmbeddedTTSEngine
 
-        embedded: TTSEngine = EmbeddedTTSEngine(worker)
+        embedded: TTSEngine = EmbeddedTTSEngine(
+            worker, base_voices=settings.embedded_base_voices, kokoro_cache_dir=settings.kokoro_cache_dir,
+            kokoro_threads=settings.kokoro_threads, job_timeout_s=settings.job_timeout_s)
         return embedded
     if settings.tts_engine == "fake":
         from synthesis.fake import FakeTTSEngine, FakeTTSSettings

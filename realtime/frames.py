@@ -24,6 +24,7 @@ class SegmentFrame:
     text: str
     start_ms: int
     duration_ms: int
+    language: str | None = None
 
 
 @dataclass(slots=True)

@@ -22,6 +22,7 @@ from synthesis.interfaces import TTSEngine
 from synthesis.worker import DeviceWorker
 
 if TYPE_CHECKING:  # these modules import AppState themselves
+    from realtime.pipeline.language_detect import LanguageDetector
     from realtime.pipeline.tts_cache import TTSCache
     from realtime.pipeline.vc_converters import VCServices
     from realtime.transports.webrtc import WebRTCSessions
@@ -45,5 +46,6 @@ class AppState:
     web: WebAuth
     drain: Drain
     metrics: Metrics
+    language_detector: LanguageDetector | None = None
     # Each untrusted-model check is a child process with up to a few GB; this many at once.
     rvc_validations: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))

@@ -6,9 +6,11 @@ WITH_DEV=${WITH_DEV:-0}
 export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1
 
 apt_pkgs=(espeak-ng sox libsndfile1)
-# Tests drive a real Chromium; bench/quality.py renders target speakers with flite and festival voices.
+# Tests drive a real Chromium; bench/quality.py renders target speakers with flite and festival voices and takes real
+# human Spanish speech (with transcripts) from the Asterisk prompts.
 [ "$WITH_DEV" = 1 ] && apt_pkgs+=(chromium flite festival festvox-kallpc16k festvox-kdlpc16k festvox-italp16k
-  festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv festvox-czech-dita festvox-czech-machac festvox-ca-ona-hts)
+  asterisk-core-sounds-es asterisk-core-sounds-es-wav festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv
+  festvox-czech-dita festvox-czech-machac festvox-ca-ona-hts)
 # The ops tests (tests/ops/) put HAProxy in front of two instances.
 [ "$WITH_DEV" = 1 ] && apt_pkgs+=(haproxy docker-compose)
 missing=()

@@ -10,8 +10,11 @@ from tests.servers import RunningServer, run_server
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """The default server (embedded engines), shared by the whole test session (never read its log)."""
-    with run_server(tmp_path_factory.mktemp("server")) as srv:
+    """The default server (embedded engines), shared by the whole test session (never read its log). Its pt-BR/es base
+    voice is espeak-ng: Kokoro (the product default) is slow on CI's cores and has its own server in
+    tests/realtime/test_tts_kokoro.py."""
+    classic = '{"pt-BR": "espeak", "es": "espeak"}'
+    with run_server(tmp_path_factory.mktemp("server"), {"DUBLE_EMBEDDED_BASE_VOICES": classic}) as srv:
         yield srv
 
 

@@ -16,6 +16,7 @@ from realtime.pipeline.segmenter import SentenceSegmenter
 from synthesis.interfaces import EngineError, SynthesisParams, TTSEngine, VoiceReference
 
 Emit = Callable[[OutputFrame], Awaitable[None]]
+DetectLanguage = Callable[[str], Awaitable[str]]
 
 MAX_RETRIES = 2
 RETRY_BACKOFF_S = 0.2
@@ -47,10 +48,14 @@ class TTSSessionStats:
 
 
 class TTSSession:
-    def __init__(self, engine: TTSEngine, voice: VoiceReference | None, params: SynthesisParams, emit: Emit) -> None:
+    def __init__(self, engine: TTSEngine, voice: VoiceReference | None, params: SynthesisParams, emit: Emit,
+                 *, detect_language: DetectLanguage | None = None) -> None:
+        """With ``detect_language``, the first sentence picks the language (``params.language`` is only a
+        placeholder until then) and every later sentence keeps it."""
         self._engine = engine
         self._voice = voice
         self._params = params
+        self._detect_language = detect_language
         self._at_stream_start = True
         self._emit = emit
         self._segmenter = SentenceSegmenter()
@@ -127,6 +132,9 @@ class TTSSession:
             self._current = None
 
     async def _speak(self, sentence: str) -> None:
+        if self._detect_language is not None:
+            detect, self._detect_language = self._detect_language, None
+            self._params = replace(self._params, language=await detect(sentence))
         params = replace(self._params, stream_start=True) if self._at_stream_start else self._params
         self._at_stream_start = False
         start_ms = self.stats.audio_ms
@@ -149,4 +157,5 @@ class TTSSession:
         index = self._segment_index
         self._segment_index += 1
         self.stats.sentences += 1
-        await self._emit(SegmentFrame(index, sentence, round(start_ms), round(self.stats.audio_ms - start_ms)))
+        await self._emit(SegmentFrame(index, sentence, round(start_ms), round(self.stats.audio_ms - start_ms),
+                                      params.language))

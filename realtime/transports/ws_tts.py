@@ -16,6 +16,7 @@ from billing.stream_meter import SampleMeter
 from realtime.frames import AudioFrame, CancelledFrame, DoneFrame, ErrorFrame, OutputFrame, SegmentFrame
 from realtime.pipeline.broadcast import CHANNEL_PATTERN, BroadcastItem, BroadcastSource
 from realtime.pipeline.flow_window import FlowWindow
+from realtime.pipeline.language_detect import FALLBACK_LANGUAGE
 from realtime.pipeline.tts_convert import open_convert_stage
 from realtime.pipeline.tts_session import Emit, SessionInputError, TTSSession
 from realtime.state import AppState
@@ -54,8 +55,8 @@ class StartMessage(BaseModel):
     language: str | None = None
     format: AudioFormat = "pcm_s16le"
     sample_rate: int = Field(default=24000, ge=8000, le=48000)
-    speed: float = Field(default=1.0, ge=0.5, le=2.0)
-    pitch: float = Field(default=0.0, ge=-12, le=12)
+    speed: float = Field(default=1.0, ge=0.25, le=4.0)
+    pitch: float = Field(default=0.0, ge=-20, le=20)  # semitones
     tag: Tag | None = None  # usage reporting label
     convert: bool = False  # pass the speech through the voice's RVC model (TTS → RVC)
     broadcast: str | None = Field(default=None, pattern=CHANNEL_PATTERN)  # relay to /v1/tts/listen on this channel
@@ -155,15 +156,16 @@ class TTSConnection:
             raise ClientMessageError("invalid_sample_rate", reason)
         voice = None if msg.voice_id is None else await find_voice(self._state, self._account, msg.voice_id)
         language = msg.language or (voice.language if voice else None)
-        if language is None:
-            raise ClientMessageError("invalid_message", "language is required when no voice_id is given")
-        if language not in LANGUAGES:
+        if language is not None and language not in LANGUAGES:
             raise ClientMessageError("invalid_language", f"language must be one of {', '.join(LANGUAGES)}")
+        detect = self._state.language_detector if language is None else None
+        if language is None and detect is None:
+            raise ClientMessageError("invalid_message", "language is required when no voice_id is given")
         engine = self._state.tts_engine
         if voice is None and engine.requires_voice:
             raise ClientMessageError("voice_required", f"the {engine.name} engine speaks only in a voice: "
                                      "give a voice_id")
-        params = SynthesisParams(language=language, speed=msg.speed, pitch_semitones=msg.pitch)
+        params = SynthesisParams(language=language or FALLBACK_LANGUAGE, speed=msg.speed, pitch_semitones=msg.pitch)
         session_id = uuid.uuid4().hex
         emit: Emit = await self._convert_stage(voice, engine.sample_rate_hz) if msg.convert else self._emit
         # Billing last among the checks: a refused start must not leave a reservation behind.
@@ -172,11 +174,14 @@ class TTSConnection:
                                  msg.tag, session_id, engine.sample_rate_hz, relay)
         encoder = StreamEncoder(msg.format, msg.sample_rate, engine.sample_rate_hz)
         window = open_window(self._state, engine.sample_rate_hz)
-        stream = _Stream(TTSSession(engine, voice, params, emit), encoder, window, session_id, relay)
+        session = TTSSession(engine, voice, params, emit,
+                             detect_language=None if detect is None else detect.detect_async)
+        stream = _Stream(session, encoder, window, session_id, relay)
         stream.billing = meter
         self._stream = stream
+        # language null: detected from the first sentence, reported in each segment.
         started: dict[str, object] = {"type": "started", "session_id": session_id, "format": msg.format,
-                                      "sample_rate": msg.sample_rate}
+                                      "sample_rate": msg.sample_rate, "language": language}
         announce_relay(relay, started, kind="tts", language=language, sample_rate=engine.sample_rate_hz)
         await self._send.event(started)
         stream.task = tg.create_task(self._run(stream))
@@ -213,7 +218,7 @@ class TTSConnection:
                                 self._relay_audio)
         elif isinstance(frame, SegmentFrame):
             segment = {"type": "segment", "index": frame.index, "text": frame.text, "start_ms": frame.start_ms,
-                       "duration_ms": frame.duration_ms}
+                       "duration_ms": frame.duration_ms, "language": frame.language}
             await self._send.event(segment)
             self._publish(segment)
         elif isinstance(frame, ErrorFrame):

@@ -1,20 +1,33 @@
-"""The embedded TTS engine: Piper (English) or espeak-ng base speech, moved toward the voice by the WORLD matcher."""
+"""The embedded TTS engine: a base voice per language (Kokoro, Piper or espeak-ng), adjusted toward the voice profile
+by the WORLD matcher. The result is a base voice nudged toward the customer's, not a clone."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 
 from synthesis.dsp.resample import resample
+from synthesis.embedded.base_voices import BaseVoice, resolve_base_voices
 from synthesis.embedded.espeak import EspeakSynth
 from synthesis.embedded.piper import PiperSynth
-from synthesis.embedded.text_split import FIRST_PIECE_MAX_CHARS, STREAM_START_MAX_CHARS, split_for_synthesis
+from synthesis.embedded.stats_cache import load_stats, save_stats, stats_path
+from synthesis.embedded.text_split import (
+    FIRST_PIECE_MAX_CHARS,
+    PIECE_MAX_CHARS,
+    STREAM_START_MAX_CHARS,
+    split_for_synthesis,
+)
 from synthesis.embedded.voice_stats import VoiceStats, analyze_voice
 from synthesis.embedded.world_matcher import WorldMatcher
 from synthesis.interfaces import LANGUAGES, AudioChunk, EngineError, Samples, SynthesisParams, VoiceReference
+from synthesis.kokoro.assets import MODEL_SHA256
+from synthesis.kokoro.chunks import kokoro_pieces
+from synthesis.kokoro.model import Cancellation, KokoroSynth
 from synthesis.worker import PRIORITY_FIRST, PRIORITY_NORMAL, DeviceWorker
 
 ENGLISH_ENGINES = ("piper", "espeak")
@@ -24,8 +37,12 @@ MATCHER_BLOCK_MS = 80.0
 FIRST_SLICE_MS = 160.0  # two matcher blocks: the first chunk is ready after ~15 ms of matching
 SLICE_MS = 240.0
 VOICE_CACHE_SIZE = 32
-SPEED_RANGE = (0.5, 2.0)
-PITCH_RANGE = (-12.0, 12.0)
+SPEED_RANGE = (0.25, 4.0)
+PITCH_RANGE = (-20.0, 20.0)
+# Pause put back after a trimmed Kokoro piece, by how the piece ends (a cut between words gets almost none).
+KOKORO_GAP_S = {"sentence": 0.2, "clause": 0.12, "word": 0.03}
+KOKORO_LATER_SENTENCE_CHARS = 80
+DEFAULT_KOKORO_CACHE = Path.home() / ".cache" / "duble" / "kokoro"
 
 CALIBRATION_TEXT = {
     "en": "The weather was calm this morning, so we walked along the river and talked about our plans for the summer. "
@@ -46,16 +63,34 @@ class EmbeddedTTSEngine:
     sample_rate_hz = OUTPUT_RATE_HZ
 
     def __init__(
-        self, worker: DeviceWorker, *, english_engine: str = "piper", voice_cache_size: int = VOICE_CACHE_SIZE
+        self, worker: DeviceWorker, *, english_engine: str = "piper", voice_cache_size: int = VOICE_CACHE_SIZE,
+        base_voices: Mapping[str, str] | None = None, kokoro_cache_dir: Path = DEFAULT_KOKORO_CACHE,
+        kokoro_threads: int = 1, job_timeout_s: float = 60.0,
     ) -> None:
+        """``base_voices`` maps languages to base voices (synthesis/embedded/base_voices.py); by default espeak-ng
+        everywhere but English, which ``english_engine`` picks."""
         if english_engine not in ENGLISH_ENGINES:
             raise ValueError(f"english_engine must be one of {ENGLISH_ENGINES}, not {english_engine!r}")
         self._voice_cache_size = max(1, voice_cache_size)
         self._worker = worker
+        self._base = resolve_base_voices({"en": english_engine, **(base_voices or {})})
         self._espeak = EspeakSynth()
-        self._piper = PiperSynth() if english_engine == "piper" else None
+        self._piper = PiperSynth() if self._base["en"].engine == "piper" else None
+        uses_kokoro = any(b.engine == "kokoro" for b in self._base.values())
+        self._kokoro = KokoroSynth(kokoro_cache_dir, intra_op_threads=kokoro_threads) if uses_kokoro else None
+        self._kokoro_cache_dir = kokoro_cache_dir
+        self._job_timeout_s = job_timeout_s
         self._base_stats: dict[str, VoiceStats] = {}
         self._voice_stats: OrderedDict[str, VoiceStats] = OrderedDict()
+
+    @property
+    def base_voices(self) -> dict[str, BaseVoice]:
+        return dict(self._base)
+
+    @property
+    def cache_tag(self) -> str:
+        """Cached audio is only replayed for the same base voices."""
+        return "embedded:" + ",".join(f"{lang}={b.engine}:{b.voice}" for lang, b in sorted(self._base.items()))
 
     @property
     def cached_voice_ids(self) -> list[str]:
@@ -69,20 +104,48 @@ class EmbeddedTTSEngine:
         self._espeak.check()
         if self._piper is not None:
             self._piper.load()
+        if self._kokoro is not None:
+            self._kokoro.load()
+            for base in self._base.values():
+                if base.engine == "kokoro":
+                    self._kokoro.check_pack(base.voice)
         stats: dict[str, VoiceStats] = {}
         for language in LANGUAGES:
-            audio = np.concatenate([self._base_piece(p, language, 1.0) for p in split_for_synthesis(
-                CALIBRATION_TEXT[language], first_max_chars=10_000)])
-            stats[language] = analyze_voice(audio, OUTPUT_RATE_HZ)
+            stats[language] = self._calibrate(language)
+        if kokoro_language := next((lang for lang, b in self._base.items() if b.engine == "kokoro"), None):
+            self._base_piece("Ok.", kokoro_language, 1.0)  # the first inference pays one-off allocation costs
         # One short pass warms the vocoder's code paths so the first request pays no first-call costs.
         probe = WorldMatcher(stats["en"], stats["en"], sample_rate_hz=OUTPUT_RATE_HZ, compensate_delay=True)
         probe.process(self._base_piece("Ready.", "en", 1.0))
         probe.flush()
         return stats
 
-    def _base_piece(self, text: str, language: str, speed: float) -> Samples:
+    def _calibrate(self, language: str) -> VoiceStats:
+        sentences = split_for_synthesis(CALIBRATION_TEXT[language], first_max_chars=10_000)
+        base = self._base[language]
+        if base.engine != "kokoro":
+            return analyze_voice(np.concatenate([self._base_piece(p, language, 1.0) for p in sentences]),
+                                 OUTPUT_RATE_HZ)
+        path = stats_path(self._kokoro_cache_dir, MODEL_SHA256, base.voice, language, sentences[0])
+        if (stats := load_stats(path)) is not None:
+            return stats
+        stats = analyze_voice(self._base_piece(sentences[0], language, 1.0), OUTPUT_RATE_HZ)
+        save_stats(path, stats)
+        return stats
+
+    def _base_piece(self, text: str, language: str, speed: float, cancellation: Cancellation | None = None
+                    ) -> Samples:
         """Base speech for one piece of text at the output rate (blocking)."""
-        if language == "en" and self._piper is not None:
+        base = self._base[language]
+        if base.engine == "kokoro":
+            assert self._kokoro is not None
+            audio = self._kokoro.synthesize(text, language, base.voice, speed=speed, cancellation=cancellation)
+            if not len(audio):
+                return audio
+            end = text.rstrip()[-1:]
+            gap_s = KOKORO_GAP_S["sentence" if end in ".!?…" else "clause" if end in ",;:—" else "word"]
+            return np.concatenate([audio, np.zeros(int(gap_s * OUTPUT_RATE_HZ), dtype=np.float32)])
+        if base.engine == "piper" and self._piper is not None:
             parts = list(self._piper.sentences(text, speed=speed))
             if not parts:
                 return np.zeros(0, dtype=np.float32)
@@ -130,6 +193,18 @@ class EmbeddedTTSEngine:
         if params.language not in self._base_stats:
             raise EngineError("not_ready", "the embedded engine is still warming up", retryable=True)
 
+    def _pieces(self, text: str, params: SynthesisParams) -> list[str]:
+        if self._base[params.language].engine != "kokoro":
+            first_max = STREAM_START_MAX_CHARS if params.stream_start else FIRST_PIECE_MAX_CHARS
+            return split_for_synthesis(text, first_max_chars=first_max)
+        pieces: list[str] = []
+        for i, sentence in enumerate(split_for_synthesis(text, first_max_chars=PIECE_MAX_CHARS)):
+            if i == 0:
+                pieces += kokoro_pieces(sentence, stream_start=params.stream_start)
+            else:
+                pieces += kokoro_pieces(sentence, stream_start=False, start_chars=KOKORO_LATER_SENTENCE_CHARS)
+        return pieces
+
     async def synthesize(
         self, text: str, voice: VoiceReference | None, params: SynthesisParams
     ) -> AsyncIterator[AudioChunk]:
@@ -138,25 +213,42 @@ class EmbeddedTTSEngine:
         matcher: WorldMatcher | None = None
         if voice is not None or params.pitch_semitones != 0:
             matcher = await self._make_matcher(voice, params)
+        cancellation = Cancellation()
+
+        async def render(piece: str, priority: int) -> Samples:
+            job = partial(_guarded, "base speech", partial(self._base_piece, piece, language, params.speed,
+                                                           cancellation))
+            return await self._worker.submit(job, priority=priority, timeout_s=self._job_timeout_s)
+
         priority = PRIORITY_FIRST
         first_slice = int(FIRST_SLICE_MS * OUTPUT_RATE_HZ / 1000)
         slice_len = int(SLICE_MS * OUTPUT_RATE_HZ / 1000)
-        first_max = STREAM_START_MAX_CHARS if params.stream_start else FIRST_PIECE_MAX_CHARS
-        for piece in split_for_synthesis(text, first_max_chars=first_max):
-            base = await self._worker.submit(
-                partial(_guarded, "base speech", partial(self._base_piece, piece, language, params.speed)),
-                priority=priority)
-            pos = 0
-            while pos < len(base):
-                step = first_slice if priority == PRIORITY_FIRST else slice_len
-                part = base[pos : pos + step]
-                pos += step
-                if matcher is not None:
-                    part = await self._worker.submit(
-                        partial(_guarded, "voice matching", partial(matcher.process, part)), priority=priority)
-                if len(part):
-                    yield AudioChunk(samples=part, sample_rate_hz=OUTPUT_RATE_HZ)
-                    priority = PRIORITY_NORMAL
+        pieces = self._pieces(text, params)
+        ahead: asyncio.Task[Samples] | None = None
+        try:
+            for i, piece in enumerate(pieces):
+                base = await (ahead if ahead is not None else render(piece, priority))
+                ahead = None
+                pos = 0
+                while pos < len(base):
+                    step = first_slice if priority == PRIORITY_FIRST else slice_len
+                    part = base[pos : pos + step]
+                    pos += step
+                    if matcher is not None:
+                        part = await self._worker.submit(
+                            partial(_guarded, "voice matching", partial(matcher.process, part)), priority=priority)
+                    if len(part):
+                        yield AudioChunk(samples=part, sample_rate_hz=OUTPUT_RATE_HZ)
+                        priority = PRIORITY_NORMAL
+                    if ahead is None and i + 1 < len(pieces):
+                        # The next piece renders while this one streams; queued only once this piece's first chunk
+                        # is out, so on a one-thread worker it never delays that chunk.
+                        ahead = asyncio.ensure_future(render(pieces[i + 1], PRIORITY_NORMAL))
+        finally:
+            cancellation.cancel()
+            if ahead is not None:
+                ahead.cancel()
+                await asyncio.gather(ahead, return_exceptions=True)
         if matcher is not None:
             tail = await self._worker.submit(partial(_guarded, "voice matching", matcher.flush), priority=priority)
             for start in range(0, len(tail), slice_len):

@@ -97,8 +97,9 @@ async def test_speed(engine: EmbeddedTTSEngine) -> None:
     ("", SynthesisParams(language="en"), "empty_text"),
     ("   \n ", SynthesisParams(language="pt-BR"), "empty_text"),
     ("Bonjour", SynthesisParams(language="fr"), "unsupported_language"),
-    ("Hello", SynthesisParams(language="en", speed=3.0), "invalid_params"),
-    ("Hello", SynthesisParams(language="en", pitch_semitones=-13.0), "invalid_params"),
+    ("Hello", SynthesisParams(language="en", speed=4.5), "invalid_params"),
+    ("Hello", SynthesisParams(language="en", speed=0.2), "invalid_params"),
+    ("Hello", SynthesisParams(language="en", pitch_semitones=-20.5), "invalid_params"),
 ])
 async def test_bad_input(engine: EmbeddedTTSEngine, text: str, params: SynthesisParams, code: str) -> None:
     with pytest.raises(EngineError) as info:

@@ -1,0 +1,97 @@
+"""The embedded engine with Kokoro base voices, on a real worker (few, short syntheses: Kokoro is slow on 2 cores)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pytest_asyncio
+
+from synthesis.embedded.base_voices import DEFAULT_BASE_VOICES
+from synthesis.embedded.engine import EmbeddedTTSEngine
+from synthesis.interfaces import EngineError, SynthesisParams
+from synthesis.kokoro.model import Cancellation, KokoroSynth
+from synthesis.worker import DeviceWorker
+from tests.synthesis.embedded.conftest import median_f0_hz
+
+CACHE = Path.home() / ".cache" / "duble" / "kokoro"
+
+
+@pytest_asyncio.fixture(scope="module")
+async def worker() -> AsyncIterator[DeviceWorker]:
+    w = DeviceWorker("cpu", threads=2, queue_size=16)
+    await w.start()
+    try:
+        yield w
+    finally:
+        await w.stop()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def engine(worker: DeviceWorker) -> EmbeddedTTSEngine:
+    tts = EmbeddedTTSEngine(worker, base_voices=DEFAULT_BASE_VOICES, kokoro_cache_dir=CACHE)
+    await tts.warm_up()
+    return tts
+
+
+async def test_first_chunk_leaves_before_the_sentence_is_rendered(
+    engine: EmbeddedTTSEngine, worker: DeviceWorker
+) -> None:
+    text = "Amanhã cedo a equipe vai revisar o relatório inteiro, corrigir os números e enviar tudo ao cliente."
+    before = worker.stats.submitted
+    chunks = engine.synthesize(text, None, SynthesisParams(language="pt-BR", stream_start=True))
+    first = await anext(chunks)
+    # Three pieces or more: at the first chunk, only the first piece and the one rendering ahead were queued.
+    assert worker.stats.submitted - before <= 2
+    rest = [c async for c in chunks]
+    audio = np.concatenate([first.samples, *[c.samples for c in rest]])
+    assert worker.stats.submitted - before >= 3
+    assert len(audio) / 24000 > 3.0 and np.all(np.isfinite(audio)) and float(np.max(np.abs(audio))) <= 1.0
+
+
+async def test_pitch_at_the_range_edges_moves_f0(engine: EmbeddedTTSEngine) -> None:
+    audio = {}
+    for pitch in (-20.0, 0.0, 20.0):
+        params = SynthesisParams(language="es", pitch_semitones=pitch)
+        audio[pitch] = np.concatenate([c.samples async for c in engine.synthesize("Buenos días a todos.", None,
+                                                                                    params)])
+        assert np.all(np.isfinite(audio[pitch])) and float(np.sqrt(np.mean(audio[pitch] ** 2))) > 0.01
+    # +20 semitones is x3.17; -20 takes the male base voice below 40 Hz, where the matcher's F0 floor holds it.
+    assert median_f0_hz(audio[20.0], 24000) > 2.5 * median_f0_hz(audio[0.0], 24000)
+
+
+async def test_speed_and_pitch_outside_the_range_are_refused(engine: EmbeddedTTSEngine) -> None:
+    for params in (SynthesisParams(language="pt-BR", speed=0.2), SynthesisParams(language="pt-BR", speed=4.5),
+                   SynthesisParams(language="pt-BR", pitch_semitones=20.5)):
+        with pytest.raises(EngineError) as info:
+            await anext(engine.synthesize("Olá.", None, params))
+        assert info.value.code == "invalid_params"
+
+
+async def test_cancellation_aborts_a_running_inference(engine: EmbeddedTTSEngine) -> None:
+    synth = KokoroSynth(CACHE)
+    await asyncio.to_thread(synth.load)
+    cancelled = Cancellation()
+    cancelled.cancel()
+    assert len(synth.synthesize("Olá.", "pt-BR", "jm_kumo", cancellation=cancelled)) == 0
+    # ~500 tokens take many seconds on any CPU; cancelled 0.3 s in, the run ends with no audio.
+    long_text = " ".join(["Hoje o tempo estava calmo e caminhamos pela beira do rio."] * 12)
+    running = Cancellation()
+    timer = threading.Timer(0.3, running.cancel)
+    timer.start()
+    try:
+        audio = await asyncio.to_thread(synth.synthesize, long_text, "pt-BR", "jm_kumo", cancellation=running)
+    finally:
+        timer.cancel()
+    assert len(audio) == 0
+
+
+def test_unknown_pack_is_refused_at_construction(worker: DeviceWorker) -> None:
+    with pytest.raises(ValueError, match="jm_nobody"):
+        EmbeddedTTSEngine(worker, base_voices={"pt-BR": "kokoro:jm_nobody"})
+    with pytest.raises(ValueError, match="cannot speak"):
+        EmbeddedTTSEngine(worker, base_voices={"es": "piper"})
