@@ -11,7 +11,6 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -68,7 +67,11 @@ class Watch:
         self.sockets: list[str] = []
         self.writes: list[str] = []
         page.on("websocket", lambda ws: self.sockets.append(ws.url))
-        page.on("request", lambda r: r.method != "GET" and self.writes.append(f"{r.method} {r.url}"))
+        page.on("request", self._request)
+
+    def _request(self, request: Any) -> None:
+        if request.method != "GET":
+            self.writes.append(f"{request.method} {request.url}")
 
 
 async def _log_in(context: Any, server: RunningServer) -> tuple[str, Any, Watch]:
