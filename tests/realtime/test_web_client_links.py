@@ -165,7 +165,7 @@ async def test_a_link_without_a_key_only_prefills_until_the_user_clicks(links_se
         attack = urlencode({"text": ATTACK, "autostart": 1, "channel": "obs", "local": 0, "language": "pt-BR"})
         await page.goto(f"{links_server.base_url}/tts?{attack}")
         await page.wait_for_function("document.getElementById('status').textContent === 'Clique em Falar para começar.'"
-                                     " || window.tts.error !== null", timeout=30000)
+                                     " || window.tts.error !== null || window.tts.state !== 'idle'", timeout=30000)
         # Prefilled, not spoken: no stream opened, nothing billed, nothing changed.
         state = await page.evaluate("window.tts")
         assert state["error"] is None and state["events"] == [] and state["state"] == "idle", state
@@ -230,7 +230,7 @@ async def test_a_vc_link_without_a_key_does_not_open_the_microphone(links_server
     balance, sessions = await _credits(links_server, key), await _sessions_opened(links_server)
     await page.goto(f"{links_server.base_url}/vc?autostart=1&channel=obs&muted=1")
     await page.wait_for_function("document.getElementById('status').textContent === 'Clique em Começar.'"
-                                 " || window.vc.error !== null", timeout=30000)
+                                 " || window.vc.error !== null || window.vc.state !== 'idle'", timeout=30000)
     state = await page.evaluate("window.vc")
     assert state["error"] is None and state["state"] == "idle" and state["events"] == [], state
     assert await page.input_value("#channel") == "obs"
@@ -288,6 +288,11 @@ async def test_no_other_page_acts_on_its_url_alone(links_server: RunningServer, 
         assert watch.sockets == [], watch.sockets
     assert watch.writes == [], watch.writes
     await _untouched(links_server, key, balance, sessions)
+    if path == "/app":
+        # A click does send a change, and the watch above sees it.
+        async with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/v1/api-keys")):
+            await page.click("#key-create")
+        assert [w for w in watch.writes if w.startswith("POST ") and w.endswith("/v1/api-keys")], watch.writes
 
 
 async def test_the_login_page_redirects_only_within_the_site(links_server: RunningServer, context: Any) -> None:
