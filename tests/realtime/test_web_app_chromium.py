@@ -83,7 +83,8 @@ async def _shot(page: Any, name: str) -> None:
     await asyncio.to_thread(SHOTS.mkdir, parents=True, exist_ok=True)
     for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
         await page.set_viewport_size(size)
-        await page.wait_for_timeout(100)  # one layout pass after the resize, before the picture
+        # Two animation frames: the resize has been laid out and painted before the picture.
+        await page.evaluate("new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
         await page.screenshot(path=str(SHOTS / f"{name}-{label}.png"), full_page=True)
         if label == "phone":
             width = await page.evaluate("document.scrollingElement.scrollWidth")
