@@ -32,6 +32,7 @@ from realtime.api import billing as billing_api
 from realtime.auth.credentials import CredentialStore
 from realtime.auth.sessions import WebSessionStore
 from realtime.auth.web import WebAuth
+from realtime.body_limits import FORM_LIMITS, BodyLimitMiddleware, upload_bounds
 from realtime.config import Settings
 from realtime.drain import Drain, DrainMiddleware
 from realtime.engines import build_tts_engine
@@ -92,7 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await pool.close()
 
     app = FastAPI(title="Dublê", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  responses=docs.ERROR_RESPONSES)
+                  responses=docs.ERROR_RESPONSES, form_limits=FORM_LIMITS)
     app.state.drain = drain
     install_error_handlers(app)
     app.include_router(accounts.router)
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(billing_api.RateLimitMiddleware)
     app.add_middleware(DrainMiddleware, drain=drain)
     app.add_middleware(SessionObserver, metrics=ops_metrics)
+    app.add_middleware(BodyLimitMiddleware, bounds=upload_bounds(cfg.max_upload_bytes, cfg.rvc_max_model_bytes))
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> JSONResponse:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from uvicorn.config import Config
@@ -32,6 +33,13 @@ class BoundedHeadersProtocol(HttpToolsProtocol):
         self._header_bytes = 0
         self._awaiting_headers = True
         self._rejected = False
+
+    def send_400_response(self, msg: str) -> None:
+        """A request the parser refuses (a control character in a header, broken framing) gets the JSON error shape."""
+        body = json.dumps({"error": {"code": "malformed_request", "message": msg}}).encode()
+        self.transport.write(b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: "
+                             + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body)
+        self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)

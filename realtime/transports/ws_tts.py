@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from billing.accounts import Account
 from billing.stream_meter import SampleMeter
@@ -39,7 +39,7 @@ from realtime.transports.ws_common import (
     send_audio_bytes,
     validate,
 )
-from realtime.validation import Tag
+from realtime.validation import Tag, check_multiline
 from synthesis.interfaces import LANGUAGES, EngineError, Samples, SynthesisParams, VoiceReference
 
 router = APIRouter()
@@ -65,7 +65,7 @@ class StartMessage(BaseModel):
 class TextMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: Literal["text"]
-    text: str
+    text: Annotated[str, AfterValidator(check_multiline)]  # tab and newline are fine, NUL and other controls are not
 
 
 class _Stream:

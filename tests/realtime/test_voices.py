@@ -112,8 +112,9 @@ def test_upload_too_large(fake_server: RunningServer, samples_dir: Path) -> None
     _, headers = create_account(fake_server)
     big = samples_dir / "big.wav"
     big.write_bytes(b"\0" * (21 * 1024 * 1024))
+    # past the route bound (realtime/body_limits.py): refused before the body is read
     resp = _post_voice(fake_server, headers, big)
-    assert resp.status_code == 413 and resp.json()["error"]["code"] == "payload_too_large"
+    assert resp.status_code == 413 and resp.json()["error"]["code"] == "body_too_large"
 
 
 def test_free_plan_voice_limit(fake_server: RunningServer, speech_wav: Path) -> None:
