@@ -30,6 +30,7 @@ from billing.stream_meter import CreditsExhausted, SampleMeter
 from realtime.frames import AudioFrame, DoneFrame
 from realtime.pipeline.broadcast import BroadcastSource
 from realtime.pipeline.vc_session import VCOutput, VCSession, VCStatsFrame
+from realtime.pipeline.vc_start import BILLING_OPERATION, VCStartMessage, open_converter
 from realtime.state import AppState
 from realtime.transports.audio_codecs import float_to_pcm
 from realtime.transports.webrtc_media import RATE_HZ, ConvertedTrack, WebRTCSessions, gather_only_on, keep_candidates_on
@@ -56,7 +57,6 @@ from realtime.transports.ws_common import (
     run_to_close,
     validate,
 )
-from realtime.transports.ws_vc import BILLING_OPERATION, VCStartMessage, open_converter
 
 __all__ = ["WebRTCSessions", "gather_only_on", "keep_candidates_on", "router"]
 

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
@@ -27,8 +26,10 @@ from realtime.deps import bearer_token
 from realtime.errors import CLOSE_TRY_AGAIN
 from realtime.pipeline.broadcast import BroadcastSource, ChannelBusy
 from realtime.pipeline.flow_window import ClientStalled, FlowWindow, InvalidAck
+from realtime.pipeline.stream_setup import ClientMessageError as ClientMessageError
+from realtime.pipeline.stream_setup import find_voice as find_voice
 from realtime.state import AppState
-from synthesis.interfaces import EngineError, Samples, VoiceReference
+from synthesis.interfaces import EngineError, Samples
 
 M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger(__name__)
@@ -76,16 +77,6 @@ class AckMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: Literal["ack"]
     bytes: StrictInt  # binary-frame bytes received on this connection so far
-
-
-class ClientMessageError(Exception):
-    """Answered with an ``error`` event; with ``close_code`` the socket is closed after it."""
-
-    def __init__(self, code: str, message: str, close_code: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.close_code = close_code
 
 
 def describe_validation(exc: ValidationError) -> str:
@@ -250,17 +241,6 @@ async def send_audio_bytes(send: EventSender, window: FlowWindow, data: bytes, n
     window.sent(n_samples, len(data))
     if data:
         await send.binary(data)
-
-
-async def find_voice(state: AppState, account: Account, voice_id: str) -> VoiceReference:
-    try:
-        parsed = uuid.UUID(voice_id)
-    except ValueError:
-        parsed = None
-    voice = await state.voices.reference(account.id, parsed) if parsed else None
-    if voice is None:
-        raise ClientMessageError("voice_not_found", f"no voice with id {voice_id!r} in this account")
-    return voice
 
 
 async def claim_channel(state: AppState, account: Account, channel: str | None,

@@ -6,18 +6,16 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from typing import Literal
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from pydantic import BaseModel, ConfigDict, Field
 
 from billing.accounts import Account
 from billing.stream_meter import SampleMeter
 from realtime.frames import AudioFrame, DoneFrame
-from realtime.pipeline.broadcast import CHANNEL_PATTERN, BroadcastSource
+from realtime.pipeline.broadcast import BroadcastSource
 from realtime.pipeline.flow_window import FlowWindow
-from realtime.pipeline.vc_converters import ConverterRequest, EngineChoice
 from realtime.pipeline.vc_session import VCOutput, VCSession, VCStatsFrame
+from realtime.pipeline.vc_start import BILLING_OPERATION, VCStartMessage, block_ms, open_converter
 from realtime.state import AppState
 from realtime.transports.audio_codecs import float_to_pcm, pcm_to_float
 from realtime.transports.ws_common import (
@@ -28,7 +26,6 @@ from realtime.transports.ws_common import (
     claim_channel,
     client_messages,
     deliver_audio,
-    find_voice,
     handle_ack,
     open_meter,
     open_window,
@@ -37,47 +34,12 @@ from realtime.transports.ws_common import (
     run_to_close,
     validate,
 )
-from realtime.validation import Tag
-from synthesis.interfaces import Converter, EngineError, Samples
+from synthesis.interfaces import Samples
 
 router = APIRouter()
 log = logging.getLogger(__name__)
 
 IDLE_TIMEOUT_S = 60.0
-VC_SAMPLE_RATES = (16000, 24000, 48000)
-BILLING_OPERATION = "conversion"
-
-
-class VCStartMessage(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    type: Literal["start"]
-    voice_id: str
-    sample_rate: int = 16000
-    format: Literal["pcm_s16le"] = "pcm_s16le"
-    pitch_shift: float = Field(default=0.0, ge=-12, le=12)
-    block_ms: int | None = Field(default=None, ge=20, le=1000)
-    engine: EngineChoice = "auto"
-    tag: Tag | None = None
-    broadcast: str | None = Field(default=None, pattern=CHANNEL_PATTERN)  # relay to /v1/tts/listen listeners
-
-
-def block_ms(converter: Converter) -> float | None:
-    samples = getattr(converter, "block_samples", None)
-    return round(1000 * samples / converter.sample_rate_hz, 1) if isinstance(samples, int) else None
-
-
-async def open_converter(state: AppState, account: Account, msg: VCStartMessage) -> Converter:
-    """Voice lookup and converter construction shared by the WebSocket and WebRTC transports."""
-    if msg.sample_rate not in VC_SAMPLE_RATES:
-        raise ClientMessageError("invalid_sample_rate",
-                                 f"sample_rate must be one of {', '.join(map(str, VC_SAMPLE_RATES))}")
-    voice = await find_voice(state, account, msg.voice_id)
-    try:
-        return await state.vc.build(account.id, voice, ConverterRequest(msg.engine, msg.pitch_shift, msg.block_ms))
-    except EngineError as exc:
-        raise ClientMessageError(exc.code, exc.message) from None
-
-
 class VCConnection:
     def __init__(self, ws: WebSocket, state: AppState, account: Account) -> None:
         self._ws = ws

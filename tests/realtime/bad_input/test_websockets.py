@@ -14,10 +14,10 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
+from realtime.pipeline.vc_start import VCStartMessage
 from realtime.transports.webrtc_signalling import CandidateMessage, OfferMessage
 from realtime.transports.ws_common import AckMessage
 from realtime.transports.ws_tts import StartMessage, TextMessage
-from realtime.transports.ws_vc import VCStartMessage
 from tests.helpers import create_account, espeak_wav, upload_voice
 from tests.realtime.bad_input.ws_cases import Frame, bare_frames, junk_frames, message_frames
 from tests.servers import RunningServer
