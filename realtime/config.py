@@ -140,6 +140,6 @@ class Settings(BaseSettings):
     # The Kokoro model joined from its wheels (and base-voice statistics) is cached here, shared by every server.
     kokoro_cache_dir: Path = Path.home() / ".cache" / "duble" / "kokoro"
     # onnxruntime intra-op threads per Kokoro job; streams run side by side on worker_threads.
-    kokoro_threads: int = Field(default=1, ge=1, le=64)
+    kokoro_threads: int = Field(default=2, ge=1, le=64)
     # Detect pt-BR / es / en from the first sentence when a start names neither a language nor a voice.
     language_detection: bool = True

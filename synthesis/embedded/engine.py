@@ -65,7 +65,7 @@ class EmbeddedTTSEngine:
     def __init__(
         self, worker: DeviceWorker, *, english_engine: str = "piper", voice_cache_size: int = VOICE_CACHE_SIZE,
         base_voices: Mapping[str, str] | None = None, kokoro_cache_dir: Path = DEFAULT_KOKORO_CACHE,
-        kokoro_threads: int = 1, job_timeout_s: float = 60.0,
+        kokoro_threads: int = 2, job_timeout_s: float = 60.0,
     ) -> None:
         """``base_voices`` maps languages to base voices (synthesis/embedded/base_voices.py); by default espeak-ng
         everywhere but English, which ``english_engine`` picks."""
