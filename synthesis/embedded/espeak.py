@@ -16,6 +16,21 @@ MIN_WPM, MAX_WPM = 80, 450
 BASE_TIMEOUT_S = 10.0
 
 
+def run_espeak(args: list[str], text: str) -> bytes:
+    """Run espeak-ng with ``text`` on stdin (so nothing in it can be read as an option); its stdout, or the engine
+    error that says what went wrong. The timeout grows with the text."""
+    try:
+        done = subprocess.run(args, input=text.encode("utf-8"), capture_output=True,
+                              timeout=BASE_TIMEOUT_S + len(text) / 50.0, check=False)
+    except subprocess.TimeoutExpired:
+        raise EngineError("synthesis_timeout", "espeak-ng took too long", retryable=True) from None
+    except OSError as exc:
+        raise EngineError("engine_unavailable", f"espeak-ng cannot run: {exc.strerror}") from None
+    if done.returncode != 0:
+        raise EngineError("synthesis_failed", f"espeak-ng exited with status {done.returncode}", retryable=True)
+    return done.stdout
+
+
 def parse_wav(data: bytes) -> tuple[Samples, int]:
     """Mono 16-bit PCM WAV bytes -> (float32 samples, rate). Tolerates the bogus sizes of a streamed header."""
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
@@ -67,17 +82,8 @@ class EspeakSynth:
         args = [self._exe(), "-v", voice, "-s", str(wpm), "-b", "1", "--stdout", "--stdin"]
         if pitch is not None:
             args[1:1] = ["-p", str(int(np.clip(pitch, 0, 99)))]
-        timeout_s = BASE_TIMEOUT_S + len(text) / 50.0
+        stdout = run_espeak(args, text)
         try:
-            done = subprocess.run(args, input=text.encode("utf-8"), capture_output=True, timeout=timeout_s,
-                                  check=False)
-        except subprocess.TimeoutExpired:
-            raise EngineError("synthesis_timeout", "espeak-ng took too long", retryable=True) from None
-        except OSError as exc:
-            raise EngineError("engine_unavailable", f"espeak-ng cannot run: {exc.strerror}") from None
-        if done.returncode != 0:
-            raise EngineError("synthesis_failed", f"espeak-ng exited with status {done.returncode}", retryable=True)
-        try:
-            return parse_wav(done.stdout)
+            return parse_wav(stdout)
         except ValueError as exc:
             raise EngineError("synthesis_failed", f"espeak-ng returned unreadable audio: {exc}") from None

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 
+from synthesis.embedded.espeak import run_espeak
 from synthesis.interfaces import EngineError
 
 ESPEAK_IPA_VOICES = {"pt-BR": "pt-br", "es": "es", "en": "en-us"}
 MAX_TOKENS = 510
-TIMEOUT_S = 10.0
 _TIES = str.maketrans("", "", "\u0361\u035c")
 # espeak drops punctuation and answers one line per clause; the clause marks are put back from the text.
 _CLAUSE = re.compile(r"[^,;:.!?…—]+[,;:.!?…—]*")
@@ -53,16 +52,8 @@ class IpaPhonemizer:
             return ""
         # A blank line ends a clause for espeak, so its output lines align with ours; text goes through stdin.
         args = [self.check(), "-q", "--ipa", "-b", "1", "-v", voice, "--stdin"]
-        try:
-            done = subprocess.run(args, input="\n\n".join(w for w, _ in parts).encode("utf-8"), capture_output=True,
-                                  timeout=TIMEOUT_S + len(text) / 50.0, check=False)
-        except subprocess.TimeoutExpired:
-            raise EngineError("synthesis_timeout", "espeak-ng took too long", retryable=True) from None
-        except OSError as exc:
-            raise EngineError("engine_unavailable", f"espeak-ng cannot run: {exc.strerror}") from None
-        if done.returncode != 0:
-            raise EngineError("synthesis_failed", f"espeak-ng exited with status {done.returncode}", retryable=True)
-        lines = [line.strip().translate(_TIES) for line in done.stdout.decode("utf-8", "replace").splitlines()]
+        stdout = run_espeak(args, "\n\n".join(w for w, _ in parts))
+        lines = [line.strip().translate(_TIES) for line in stdout.decode("utf-8", "replace").splitlines()]
         lines = [line for line in lines if line]
         if len(lines) == len(parts):
             return " ".join(f"{line}{mark}" for line, (_, mark) in zip(lines, parts, strict=True))
