@@ -102,7 +102,7 @@ async def test_repeated_sentence_is_a_cache_hit(f5_server: RunningServer, f5_voi
     assert len(a) == len(b) and int(np.max(np.abs(a - b))) <= 1
     async with httpx.AsyncClient() as http:
         metrics = (await http.get(f"{f5_server.base_url}/metrics", timeout=10)).text
-    assert "duble_tts_cache_hits_total" in metrics and "duble_worker_queue_depth" in metrics
+    assert "duble_tts_cache_lookups_total{" in metrics and "duble_worker_queue_depth" in metrics
 
 
 async def test_cancel_mid_stream_then_continue(f5_server: RunningServer, f5_voice: tuple[str, str]) -> None:
