@@ -83,6 +83,8 @@ class _Connection:
                 self.accepted = True
             elif message["type"] == "websocket.close":
                 self.closed = True
+                if self._cut.done():  # the drain deadline ended the session, whatever the app thinks happened
+                    message = {**message, "code": CLOSE_SERVICE_RESTART, "reason": "draining"}
             await self._send(message)
 
     async def notify(self, event: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ from starlette.types import Message
 
 from billing.accounts import Account
 from billing.stream_meter import CreditsExhausted, SampleMeter
+from realtime.drain import CLOSE_SERVICE_RESTART
 from realtime.frames import AudioFrame, DoneFrame
 from realtime.pipeline.broadcast import BroadcastSource
 from realtime.pipeline.vc_session import VCOutput, VCSession, VCStatsFrame
@@ -291,10 +292,14 @@ class WebRTCCall:
         timeout_s = self._state.settings.webrtc_connect_timeout_s
         try:
             async with asyncio.timeout(timeout_s):
-                await self._wait_state(pc, {"connected", "failed", "closed"})
+                draining = await self._connected_or_draining(pc)
         except TimeoutError:
             await self._fail("connect_timeout", f"the peer connection did not connect within {timeout_s:.0f} s",
                              CLOSE_IDLE)
+            return
+        if draining:
+            # A call that carries no audio yet has nothing to finish: it must not hold a draining server up.
+            await self._fail("server_draining", "the server is restarting; call again", CLOSE_SERVICE_RESTART)
             return
         if pc.connectionState != "connected":
             await self._fail("ice_failed", "ICE found no working path to the peer", CLOSE_IDLE)
@@ -302,6 +307,18 @@ class WebRTCCall:
         await self._wait_state(pc, {"failed", "closed"})
         if pc.connectionState == "failed":
             await self._fail("ice_failed", "the peer connection was lost", CLOSE_IDLE)
+
+    async def _connected_or_draining(self, pc: RTCPeerConnection) -> bool:
+        """Wait until the connection settles (connected, failed, closed); True if the server began draining first."""
+        settled = asyncio.ensure_future(self._wait_state(pc, {"connected", "failed", "closed"}))
+        drain = asyncio.ensure_future(self._state.drain.wait_begun())
+        try:
+            done, _ = await asyncio.wait({settled, drain}, return_when=asyncio.FIRST_COMPLETED)
+            return settled not in done
+        finally:
+            for task in (settled, drain):
+                task.cancel()
+            await asyncio.gather(settled, drain, return_exceptions=True)
 
     async def _wait_state(self, pc: RTCPeerConnection, states: set[str]) -> None:
         while pc.connectionState not in states:

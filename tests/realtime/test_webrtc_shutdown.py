@@ -112,8 +112,8 @@ async def test_sigterm_exits_promptly_with_calls_stuck_in_ice(
     assert proc.returncode is not None, f"still running {took_s:.1f} s after SIGTERM:\n{log[-3000:]}"
     print(json.dumps({"calls": CALLS, "sigterm_exit_s": round(took_s, 2)}))
     assert took_s < EXIT_WITHIN_S, log[-3000:]
-    # uvicorn shuts down gracefully, then re-raises the signal it caught.
-    assert proc.returncode == -signal.SIGTERM, log[-3000:]
+    # A drained server exits 0 (a second signal would make uvicorn re-raise it).
+    assert proc.returncode in (0, -signal.SIGTERM), log[-3000:]
     assert "Application shutdown complete" in log, log[-3000:]
     assert "Traceback" not in log, log[-3000:]
     # (closed in the ledger, still open there, usage charged, live in Redis): every call settled, nothing billed.
