@@ -64,7 +64,8 @@ class MercadoPagoGateway:
         # The SDK's own timeout bounds each attempt; this bounds attempts + retries together.
         budget_s = self._config.timeout_s * (self._config.max_retries + 1) + 1.0
         try:
-            result = await asyncio.wait_for(asyncio.to_thread(call), budget_s)
+            async with asyncio.timeout(budget_s):
+                result = await asyncio.to_thread(call)
         except TimeoutError:
             raise PaymentProviderError(f"Mercado Pago did not answer {what} in time") from None
         except Exception as exc:

@@ -23,15 +23,18 @@ class Settler:
         # The heartbeat has its own loop so that slow settlement work never lets it lapse.
         self._beat_s = min(1.0, owner_ttl_s / 5)
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
 
     async def start(self) -> int:
         """Announce this process, settle orphans left by dead ones, then settle periodically.
         Returns the number of orphaned sessions settled now. Never fails because of stored sessions: what
         cannot be settled now is left to the periodic rounds."""
+        self._stopping.clear()
         await self._metering.store.heartbeat(self._metering.owner, self._ttl_ms)
         reaped = 0
         try:
-            reaped = await asyncio.wait_for(self._metering.reap_orphans(), _STEP_TIMEOUT_S)
+            async with asyncio.timeout(_STEP_TIMEOUT_S):
+                reaped = await self._metering.reap_orphans()
         except Exception as exc:
             log.warning("settling orphaned sessions at start-up failed (%s); retrying every %.0f s",
                         type(exc).__name__, self._interval_s)
@@ -41,14 +44,16 @@ class Settler:
 
     async def stop(self) -> None:
         """Settle what is still open one last time; withdraw the heartbeat (so peers may reap at once)."""
+        # The loops also watch the event: a cancel can be lost inside redis-py (its sends use asyncio.wait_for,
+        # which on Python 3.11 drops a cancellation that arrives as the send completes).
+        self._stopping.set()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.settle_live(), _STEP_TIMEOUT_S)
+            async with asyncio.timeout(_STEP_TIMEOUT_S):
+                await self.settle_live()
         with contextlib.suppress(Exception):
             await self._metering.store.drop_heartbeat(self._metering.owner)
 
@@ -72,11 +77,10 @@ class Settler:
 
     async def _heartbeat_loop(self) -> None:
         failing = False  # an outage is logged when it starts and when it ends, not every beat
-        while True:
-            await asyncio.sleep(self._beat_s)
+        while await self._pause(self._beat_s):
             try:
-                await asyncio.wait_for(self._metering.store.heartbeat(self._metering.owner, self._ttl_ms),
-                                       self._beat_s * 2)
+                async with asyncio.timeout(self._beat_s * 2):
+                    await self._metering.store.heartbeat(self._metering.owner, self._ttl_ms)
             except asyncio.CancelledError:
                 raise
             except UNREACHABLE as exc:
@@ -92,10 +96,10 @@ class Settler:
                 failing = False
 
     async def _settle_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval_s)
+        while await self._pause(self._interval_s):
             try:
-                await asyncio.wait_for(self.step(), _STEP_TIMEOUT_S)
+                async with asyncio.timeout(_STEP_TIMEOUT_S):
+                    await self.step()
             except asyncio.CancelledError:
                 raise
             except UNREACHABLE as exc:
@@ -103,3 +107,10 @@ class Settler:
                 log.warning("billing settlement step failed: %s unreachable", type(exc).__name__)
             except Exception:
                 log.exception("billing settlement step failed")
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep; False once stopping."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
+        return not self._stopping.is_set()

@@ -6,12 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from billing.accounts import AccountStore
 from billing.passwords import Passwords
+from billing.redis_client import connect_redis
 from billing.runtime import BillingServices
 from realtime.api import (
     accounts,
@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await migrate(cfg.database_url)
         pool = await create_pool(cfg.database_url)
-        redis = aioredis.from_url(cfg.redis_url, socket_timeout=5, socket_connect_timeout=5)
+        redis = connect_redis(cfg.redis_url)
         worker = DeviceWorker(cfg.device, threads=cfg.worker_threads, queue_size=cfg.worker_queue_size,
                               max_wait_s=cfg.worker_max_wait_s)
         await worker.start()

@@ -144,7 +144,8 @@ class DeviceWorker:
         async with self._ready:
             self._ready.notify()
         try:
-            return await asyncio.wait_for(asyncio.shield(job.future), timeout=timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await asyncio.shield(job.future)
         except TimeoutError:
             job.future.cancel()
             raise EngineError("timeout", "synthesis took too long", retryable=True) from None

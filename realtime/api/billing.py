@@ -168,7 +168,8 @@ async def payments_webhook(request: Request, state: StateDep) -> dict[str, str]:
     if kind != "payment" or not data_id:
         return {"status": "ignored"}
     try:
-        outcome = await asyncio.wait_for(services.payments.handle_notification(data_id), WEBHOOK_TIMEOUT_S)
+        async with asyncio.timeout(WEBHOOK_TIMEOUT_S):
+            outcome = await services.payments.handle_notification(data_id)
     except (PaymentProviderError, TimeoutError) as exc:
         log.warning("webhook for payment %s not applied: %s", data_id, type(exc).__name__)
         raise ApiError(502, "payment_provider_error", "could not read the payment; retry later") from None

@@ -72,7 +72,8 @@ class FlowWindow:
         while self._room() < need:
             self._progress.clear()
             try:
-                await asyncio.wait_for(self._progress.wait(), timeout=self._stall_timeout_s)
+                async with asyncio.timeout(self._stall_timeout_s):
+                    await self._progress.wait()
             except TimeoutError:
                 raise ClientStalled(self._stall_timeout_s) from None
         return min(wanted_samples, self._room())

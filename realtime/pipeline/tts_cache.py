@@ -132,23 +132,24 @@ class TTSCache:
 
     async def get(self, digest: str) -> bytes | None:
         key = self.entry_key(digest)
-        data = cast(bytes | None, await asyncio.wait_for(self._redis.get(key), _REDIS_TIMEOUT_S))
+        async with asyncio.timeout(_REDIS_TIMEOUT_S):
+            data = cast(bytes | None, await self._redis.get(key))
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hincrby(self._counters, "hits" if data is not None else "misses", 1)
             if data is not None:
                 pipe.expire(key, self._settings.ttl_s)
                 pipe.zadd(self._index, {key: time.time()}, xx=True)
-            await asyncio.wait_for(pipe.execute(), _REDIS_TIMEOUT_S)
+            async with asyncio.timeout(_REDIS_TIMEOUT_S):
+                await pipe.execute()
         return data
 
     async def put(self, digest: str, data: bytes) -> bool:
         s = self._settings
         if len(data) > s.max_entry_bytes or len(data) > s.max_bytes:
             return False
-        await asyncio.wait_for(
-            self._put(keys=[self.entry_key(digest), self._index, self._sizes, self._total],
-                      args=[data, s.ttl_s, time.time(), s.max_bytes]),
-            _REDIS_TIMEOUT_S)
+        async with asyncio.timeout(_REDIS_TIMEOUT_S):
+            await self._put(keys=[self.entry_key(digest), self._index, self._sizes, self._total],
+                            args=[data, s.ttl_s, time.time(), s.max_bytes])
         return True
 
     async def stats(self) -> TTSCacheStats:
@@ -156,7 +157,8 @@ class TTSCache:
             pipe.hmget(self._counters, ["hits", "misses"])
             pipe.zcard(self._index)
             pipe.get(self._total)
-            (hits, misses), entries, total = await asyncio.wait_for(pipe.execute(), _REDIS_TIMEOUT_S)
+            async with asyncio.timeout(_REDIS_TIMEOUT_S):
+                (hits, misses), entries, total = await pipe.execute()
         return TTSCacheStats(int(hits or 0), int(misses or 0), int(entries or 0), int(total or 0))
 
 

@@ -282,7 +282,8 @@ class WebRTCCall:
         candidate.sdpMid = msg.sdpMid
         candidate.sdpMLineIndex = msg.sdpMLineIndex
         try:
-            await asyncio.wait_for(self._pc.addIceCandidate(candidate), SIGNAL_TIMEOUT_S)
+            async with asyncio.timeout(SIGNAL_TIMEOUT_S):
+                await self._pc.addIceCandidate(candidate)
         except Exception as exc:
             log.info("webrtc: candidate refused: %s", type(exc).__name__)
             raise ClientMessageError("invalid_candidate", f"the candidate cannot be used: {exc}"[:200]) from None
@@ -333,7 +334,8 @@ class WebRTCCall:
         timeout_s = settings.webrtc_connect_timeout_s + settings.webrtc_media_timeout_s
         while True:
             try:
-                frame = await asyncio.wait_for(track.recv(), timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    frame = await track.recv()
             except MediaStreamError:
                 self._session.end()
                 return

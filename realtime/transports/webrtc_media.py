@@ -56,7 +56,8 @@ class WebRTCSessions:
 async def close_peer(pc: RTCPeerConnection) -> None:
     """Close a peer connection, bounded in time: a stuck transport must not hold up the call's end or shutdown."""
     try:
-        await asyncio.wait_for(pc.close(), PEER_CLOSE_TIMEOUT_S)
+        async with asyncio.timeout(PEER_CLOSE_TIMEOUT_S):
+            await pc.close()
     except TimeoutError:
         log.warning("webrtc: a peer connection did not close within %.0f s", PEER_CLOSE_TIMEOUT_S)
     except Exception as exc:  # aiortc's own teardown failing must not stop ours

@@ -151,7 +151,8 @@ class EventSender:
     @staticmethod
     async def _timed(send: Awaitable[None]) -> None:
         try:
-            await asyncio.wait_for(send, timeout=SEND_TIMEOUT_S)
+            async with asyncio.timeout(SEND_TIMEOUT_S):
+                await send
         except TimeoutError:
             raise ClientTooSlow(f"client did not read for {SEND_TIMEOUT_S:.0f} s") from None
 
@@ -179,7 +180,8 @@ async def client_messages(ws: WebSocket, send: EventSender, idle_timeout_s: floa
     """The client's frames until it disconnects; after ``idle_timeout_s`` of silence: ``idle_timeout``, close 4408."""
     while True:
         try:
-            message = await asyncio.wait_for(ws.receive(), timeout=idle_timeout_s)
+            async with asyncio.timeout(idle_timeout_s):
+                message = await ws.receive()
         except TimeoutError:
             await send.error("idle_timeout", f"no message for {idle_timeout_s:.0f} s")
             await send.close(CLOSE_IDLE, "idle")

@@ -16,6 +16,7 @@ from billing.config import BillingConfig
 from billing.ledger import Ledger
 from billing.metering import Metering
 from billing.pricing import MILLI_PER_CREDIT
+from billing.redis_client import connect_redis
 from billing.reservations import ReservationStore
 from realtime.storage.db import create_pool, migrate
 from tests.mp_emulator import MercadoPagoEmulator, run_emulator
@@ -59,7 +60,7 @@ async def pool(billing_db_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest.fixture(scope="session")
 async def redis_client() -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(REDIS_URL, socket_timeout=5)
+    client = connect_redis(REDIS_URL)
     yield client
     await client.aclose()
 

@@ -18,9 +18,9 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-import redis.asyncio as aioredis
 from websockets.asyncio.client import ClientConnection
 
+from billing.redis_client import connect_redis
 from tests import servers
 from tests.billing.conftest import delete_prefix
 from tests.billing.own_stores import own_postgres, own_redis
@@ -107,7 +107,7 @@ async def scratch() -> AsyncIterator[tuple[str, str]]:
     prefix = f"dubletest:outage:{name}:"
     yield database_url, prefix
     await asyncio.to_thread(drop_database, database_url)
-    client = aioredis.from_url(REDIS_URL)
+    client = connect_redis(REDIS_URL)
     await delete_prefix(client, prefix)
     await client.aclose()
 

@@ -14,6 +14,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from billing.accounts import AccountStore
+from billing.redis_client import connect_redis
 from realtime.storage.db import create_pool, migrate
 from tests import servers
 from tests.billing.conftest import delete_prefix
@@ -47,7 +48,7 @@ async def test_poisoned_sessions_do_not_block_start_up_or_others(tmp_path: Path)
     prefix = f"dubletest:poison:{name}:"
     await migrate(database_url)
     pool = await create_pool(database_url)
-    redis = aioredis.from_url(REDIS_URL)
+    redis = connect_redis(REDIS_URL)
     try:
         account, key = await AccountStore(pool).create(f"p{name}@example.com", SIGNUP_MC // 1000)
         acct = str(account.id)

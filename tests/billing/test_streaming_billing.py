@@ -6,9 +6,9 @@ import asyncio
 import time
 
 import httpx
-import redis.asyncio as aioredis
 from websockets.asyncio.client import ClientConnection
 
+from billing.redis_client import connect_redis
 from tests.billing.conftest import delete_prefix
 from tests.helpers import create_account
 from tests.realtime.ws_client import Received, connect, next_event, send
@@ -120,7 +120,7 @@ async def test_bad_tag_is_refused(billing_server: RunningServer) -> None:
 
 async def test_redis_flushed_mid_stream_loses_nothing(billing_server: RunningServer) -> None:
     key, headers = create_account(billing_server)
-    redis = aioredis.from_url(REDIS_URL)
+    redis = connect_redis(REDIS_URL)
     try:
         async with connect(billing_server, key) as ws:
             await send(ws, type="start", language="en", format="pcm_s16le", sample_rate=RATE)

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import redis.asyncio as aioredis
 import websockets
 
+from billing.redis_client import connect_redis
 from tests.helpers import REFERENCE_TEXT, create_account, espeak_wav, upload_voice
 from tests.realtime import ws_client
 from tests.realtime.vc_support import to_pcm, tone
@@ -124,7 +124,7 @@ def _upload_cut_off(server: RunningServer, headers: dict[str, str], wav: Path) -
 
 async def _wait_no_live_sessions(server: RunningServer, timeout_s: float = 30) -> None:
     """Every stream the vanished clients had is over once the server has released its billing session."""
-    redis = aioredis.from_url(REDIS_URL)
+    redis = connect_redis(REDIS_URL)
     try:
         deadline = time.monotonic() + timeout_s
         while await redis.scard(f"{server.redis_prefix}bill:live"):

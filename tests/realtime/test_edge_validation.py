@@ -13,8 +13,8 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-import redis.asyncio as aioredis
 
+from billing.redis_client import connect_redis
 from tests import servers
 from tests.billing.conftest import delete_prefix
 from tests.helpers import create_account, espeak_wav
@@ -132,7 +132,7 @@ async def _stored_tags(database_url: str, session_id: str, timeout_s: float = 30
 
 
 async def _redis_session_tags(prefix: str) -> list[bytes]:
-    client = aioredis.from_url(REDIS_URL)
+    client = connect_redis(REDIS_URL)
     try:
         return [await client.hget(key, "tag") or b"" async for key in client.scan_iter(match=f"{prefix}bill:*:s:*")]
     finally:
@@ -170,6 +170,6 @@ async def test_hostile_tags_are_refused_nothing_is_stored_and_the_server_restart
             assert "Application startup failed" not in second.log()
     finally:
         await asyncio.to_thread(drop_database, database_url)
-        redis_client = aioredis.from_url(REDIS_URL)
+        redis_client = connect_redis(REDIS_URL)
         await delete_prefix(redis_client, prefix)
         await redis_client.aclose()

@@ -10,11 +10,11 @@ from typing import Any
 
 import asyncpg
 import httpx
-import redis.asyncio as aioredis
 import websockets
 from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.mediastreams import AudioStreamTrack
 
+from billing.redis_client import connect_redis
 from realtime.transports.webrtc import gather_only_on
 from tests.servers import REDIS_URL, RunningServer
 
@@ -84,7 +84,7 @@ async def billing_state(database_url: str, redis_prefix: str, account: str) -> t
                                    "WHERE account_id = $1 AND kind = 'usage'", account)
     finally:
         await conn.close()
-    redis = aioredis.from_url(REDIS_URL)
+    redis = connect_redis(REDIS_URL)
     try:
         live = [m for m in await redis.smembers(f"{redis_prefix}bill:live") if m.decode().startswith(account)]
     finally:

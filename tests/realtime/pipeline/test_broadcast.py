@@ -11,6 +11,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import pytest
 import redis.asyncio as aioredis
 
+from billing.redis_client import connect_redis
 from realtime.pipeline.broadcast import BroadcastHub, ChannelBusy, RelayLimits, Revoked, TooManyListeners
 from tests.servers import REDIS_URL
 
@@ -24,7 +25,7 @@ def prefix() -> str:
 
 @pytest.fixture
 async def redis(prefix: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(REDIS_URL, socket_timeout=5)
+    client = connect_redis(REDIS_URL)
     yield client
     keys = [k async for k in client.scan_iter(match=f"{prefix}*")]
     if keys:

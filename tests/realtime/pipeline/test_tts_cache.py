@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import redis.asyncio as aioredis
 
+from billing.redis_client import connect_redis
 from realtime.pipeline.tts_cache import (
     CachedTTSEngine,
     TTSCache,
@@ -28,7 +29,7 @@ VOICE = VoiceReference("v1", "pt-BR", np.zeros(24000, dtype=np.float32), 24000, 
 
 @pytest.fixture
 async def redis() -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(REDIS_URL)
+    client = connect_redis(REDIS_URL)
     yield client
     await client.aclose()
 
