@@ -8,12 +8,15 @@ from typing import Any
 
 import numpy as np
 
+from synthesis.dsp.time_stretch import time_stretch
 from synthesis.interfaces import EngineError, Samples
 from synthesis.kokoro.assets import VOICE_PACKS, KokoroAssets, load_assets
 from synthesis.kokoro.phonemes import IpaPhonemizer
 
 SAMPLE_RATE_HZ = 24000
 SPEED_RANGE = (0.25, 4.0)
+# Beyond this the model's own speed control garbles pt-BR and es; the rest of the range is a tempo change.
+MODEL_SPEED_RANGE = (0.5, 2.0)
 _SILENCE = 0.01
 _EDGE_PAD_S = 0.04
 _FADE_S = 0.005
@@ -124,6 +127,8 @@ class KokoroSynth:
         style = styles[min(len(tokens), len(styles)) - 1].reshape(1, -1)
         import onnxruntime
 
+        speed = float(np.clip(speed, *SPEED_RANGE))
+        model_speed = float(np.clip(speed, *MODEL_SPEED_RANGE))
         run_options = onnxruntime.RunOptions()
         if cancellation is not None and not cancellation._track(run_options):
             return np.zeros(0, dtype=np.float32)
@@ -131,7 +136,7 @@ class KokoroSynth:
             audio = self._session.run(None, {
                 "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
                 "style": style.astype(np.float32),
-                "speed": np.array([float(np.clip(speed, *SPEED_RANGE))], dtype=np.float32),
+                "speed": np.array([model_speed], dtype=np.float32),
             }, run_options)[0]
         except Exception as exc:
             if cancellation is not None and cancellation.cancelled:
@@ -140,4 +145,7 @@ class KokoroSynth:
         finally:
             if cancellation is not None:
                 cancellation._untrack(run_options)
-        return trim_edges(np.clip(np.asarray(audio, dtype=np.float32).ravel(), -1.0, 1.0))
+        speech = trim_edges(np.clip(np.asarray(audio, dtype=np.float32).ravel(), -1.0, 1.0))
+        if speed != model_speed and len(speech):
+            speech = trim_edges(time_stretch(speech, speed / model_speed, SAMPLE_RATE_HZ))
+        return speech

@@ -64,6 +64,18 @@ async def test_pitch_at_the_range_edges_moves_f0(engine: EmbeddedTTSEngine) -> N
     assert median_f0_hz(audio[20.0], 24000) > 2.5 * median_f0_hz(audio[0.0], 24000)
 
 
+async def test_speeds_beyond_the_models_own_range_change_the_tempo_further() -> None:
+    synth = KokoroSynth(CACHE)
+    await asyncio.to_thread(synth.load)
+    text = "Bom dia a todos"
+    seconds = {speed: len(await asyncio.to_thread(synth.synthesize, text, "pt-BR", "jm_kumo", speed=speed)) / 24000
+               for speed in (0.25, 0.5, 2.0, 4.0)}
+    # The model renders 0.5 and 2; 0.25 and 4 are those renderings slowed down or sped up twice more.
+    assert 1.8 < seconds[0.25] / seconds[0.5] < 2.2
+    assert 1.8 < seconds[2.0] / seconds[4.0] < 2.2
+    assert seconds[4.0] > 0.15
+
+
 async def test_speed_and_pitch_outside_the_range_are_refused(engine: EmbeddedTTSEngine) -> None:
     for params in (SynthesisParams(language="pt-BR", speed=0.2), SynthesisParams(language="pt-BR", speed=4.5),
                    SynthesisParams(language="pt-BR", pitch_semitones=20.5)):
