@@ -82,7 +82,8 @@ def test_cookie_changes_need_the_csrf_token_and_keys_are_managed(web_server: Run
         csrf = _signup(c, _email()).json()["csrf_token"]
         refused = c.post("/v1/api-keys", json={"label": "bot"})
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "csrf_failed"
-        forged = c.post("/v1/api-keys", json={"label": "bot"}, headers={"X-CSRF-Token": csrf[:-1] + "x"})
+        tampered = csrf[:-1] + ("y" if csrf.endswith("x") else "x")  # one character off, never the token itself
+        forged = c.post("/v1/api-keys", json={"label": "bot"}, headers={"X-CSRF-Token": tampered})
         assert forged.status_code == 403
         assert c.get("/v1/api-keys").json()["api_keys"] == []  # nothing was made by the refused requests
 
