@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
+import shutil
 import tempfile
 import time
 from collections import Counter
@@ -48,9 +50,14 @@ def _ws(server: RunningServer, path: str, key: str) -> Any:
 
 
 async def _events_until_close(ws: Any, res: Results, kind: str, on_audio: Any = None) -> None:
+    """Reads a stream to its end, acknowledging audio as a player does (without acks it stops after 3 s)."""
+    received = 0
     try:
         async for msg in ws:
             if isinstance(msg, bytes):
+                received += len(msg)
+                with contextlib.suppress(websockets.ConnectionClosed):  # the close itself is read below
+                    await ws.send(json.dumps({"type": "ack", "bytes": received}))
                 if on_audio is not None:
                     on_audio(msg)
             elif (event := json.loads(msg))["type"] == "error":
@@ -132,11 +139,12 @@ async def vc_session(server: RunningServer, key: str, voice_id: str, res: Result
 
         async def send() -> None:
             t0 = time.perf_counter()
-            for i in range(0, n, frame):
-                await asyncio.sleep(max(0.0, t0 + (i / VC_RATE) - time.perf_counter()))
-                sent_at.append(time.perf_counter())
-                await ws.send(tone[i:i + frame].tobytes())
-            await ws.send(json.dumps({"type": "end"}))
+            with contextlib.suppress(websockets.ConnectionClosed):  # a close is counted by the reader
+                for i in range(0, n, frame):
+                    await asyncio.sleep(max(0.0, t0 + (i / VC_RATE) - time.perf_counter()))
+                    sent_at.append(time.perf_counter())
+                    await ws.send(tone[i:i + frame].tobytes())
+                await ws.send(json.dumps({"type": "end"}))
 
         await asyncio.gather(send(), _events_until_close(ws, res, "vc", on_audio))
 
@@ -198,9 +206,17 @@ def main() -> None:
     parser.add_argument("--vc-share", type=float, default=0.1)
     parser.add_argument("--listener-share", type=float, default=0.3)
     parser.add_argument("--vc-seconds", type=float, default=5.0)
+    parser.add_argument("--keep-logs", type=Path, default=None, help="keep the instances' and proxy's logs here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="duble-load-") as tmp:
-        out = asyncio.run(run(args.sessions, args.vc_share, args.listener_share, args.vc_seconds, Path(tmp)))
+        work = Path(tmp)
+        try:
+            out = asyncio.run(run(args.sessions, args.vc_share, args.listener_share, args.vc_seconds, work))
+        finally:
+            if args.keep_logs is not None:
+                args.keep_logs.mkdir(parents=True, exist_ok=True)
+                for log in work.glob("*.log"):
+                    shutil.copy(log, args.keep_logs / log.name)
     print(json.dumps(out))
 
 

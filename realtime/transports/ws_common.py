@@ -306,6 +306,7 @@ async def run_to_close(send: EventSender, run: Awaitable[None], *, label: str, c
             await send.error(exc.code, exc.message)
             await send.close(CLOSE_PAYMENT_REQUIRED, "insufficient credits")
     except EngineError as exc:
+        log.warning("%s: engine error %s (%s)", label, exc.code, exc.message)
         with contextlib.suppress(Exception):
             await send.error(exc.code, exc.message)
             await send.close(engine_close_code, "conversion failed")
