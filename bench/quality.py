@@ -187,7 +187,8 @@ async def main(args: argparse.Namespace) -> int:
             profile = VoiceReference(voice_id="allison", language=language, samples=profile_audio,
                                      sample_rate_hz=RATE_HZ)
             variants: list[tuple[str, VoiceReference | None, SynthesisParams]] = [] if args.only_extremes else [
-                ("raw", None, SynthesisParams(language)), ("matched", profile, SynthesisParams(language))]
+                ("raw", None, SynthesisParams(language, stream_start=True)),
+                ("matched", profile, SynthesisParams(language, stream_start=True))]
             if args.extremes or args.only_extremes:
                 for knob, value in EXTREMES:
                     params = SynthesisParams(language, speed=value) if knob == "speed" else \

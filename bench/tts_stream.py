@@ -1,8 +1,9 @@
 """Streamed-TTS benchmark: time to first audio and real-time factor over N concurrent WebSocket sessions.
 
-Prints one JSON line per case, with the machine's load average. With no --url it starts its own server
-(``duble serve``) with the given engine flags. ``--held-out`` speaks texts written for measurement only (never used to
-pick the engine's chunk sizes).
+Prints one JSON line per case, with the machine's load average. ``stall_ms`` is the silence a player that starts at
+the first byte would hear mid-stream (audio arriving after the audio before it has played out). With no --url it
+starts its own server (``duble serve``) with the given engine flags. ``--held-out`` speaks texts written for
+measurement only (never used to pick the engine's chunk sizes).
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ async def _session(ws_url: str, key: str, voice_id: str | None, language: str, t
     ttfa = None
     audio_bytes = 0
     extra: dict[str, Any] = {}
+    played_until = stall_s = 0.0
     async with websockets.connect(f"{ws_url}/v1/tts/stream?api_key={key}", max_queue=None, max_size=None) as ws:
         start: dict[str, Any] = {"type": "start", "language": language, "format": "pcm_s16le", "sample_rate": 24000}
         if voice_id:
@@ -104,8 +106,12 @@ async def _session(ws_url: str, key: str, voice_id: str | None, language: str, t
         errors = []
         async for msg in ws:
             if isinstance(msg, bytes):
+                now = time.perf_counter() - t0
                 if ttfa is None:
-                    ttfa = time.perf_counter() - t0
+                    ttfa = played_until = now
+                # A player that starts at the first byte: any gap before the next audio arrives is heard.
+                stall_s += max(0.0, now - played_until)
+                played_until = max(played_until, now) + len(msg) / 2 / 24000
                 audio_bytes += len(msg)
                 await ws.send(json.dumps({"type": "ack", "bytes": audio_bytes}))
                 continue
@@ -117,7 +123,8 @@ async def _session(ws_url: str, key: str, voice_id: str | None, language: str, t
                     if field in event:
                         extra.setdefault(field, []).append(event[field])
     total = time.perf_counter() - t0
-    return {"ttfa_s": ttfa, "total_s": total, "audio_s": audio_bytes / 2 / 24000, "errors": errors, **extra}
+    return {"ttfa_s": ttfa, "total_s": total, "audio_s": audio_bytes / 2 / 24000, "stall_s": stall_s,
+            "errors": errors, **extra}
 
 
 async def _voice(base: str, language: str, matched: bool) -> tuple[str, str | None]:
@@ -165,6 +172,7 @@ async def _case(base: str, ws_url: str, concurrency: int, language: str, matched
         "total_ms": round(statistics.median(total), 1) if total else None,
         "audio_ms": round(1000 * statistics.mean(r["audio_s"] for r in ok), 1) if ok else None,
         "rtf": round(statistics.median(rtf), 3) if rtf else None,
+        "stall_ms": round(1000 * statistics.median(r["stall_s"] for r in ok), 1) if ok else None,
         "errors": len(errors),
         "error_codes": sorted({c for r in errors if isinstance(r, dict) for c in r["errors"]}
                               | {type(r).__name__ for r in errors if isinstance(r, BaseException)}),

@@ -28,6 +28,7 @@ from synthesis.interfaces import LANGUAGES, AudioChunk, EngineError, Samples, Sy
 from synthesis.kokoro.assets import MODEL_SHA256
 from synthesis.kokoro.chunks import kokoro_pieces
 from synthesis.kokoro.model import Cancellation, KokoroSynth
+from synthesis.kokoro.split import SplitPiece
 from synthesis.worker import PRIORITY_FIRST, PRIORITY_NORMAL, DeviceWorker
 
 ENGLISH_ENGINES = ("piper", "espeak")
@@ -41,7 +42,9 @@ SPEED_RANGE = (0.25, 4.0)
 PITCH_RANGE = (-20.0, 20.0)
 # Pause put back after a trimmed Kokoro piece, by how the piece ends (a cut between words gets almost none).
 KOKORO_GAP_S = {"sentence": 0.2, "clause": 0.12, "word": 0.03}
-KOKORO_LATER_SENTENCE_CHARS = 80
+# Decoding only a piece's speech frames saves ~20 % but changes short pieces audibly (the vocoder normalises over the
+# frames it is given, and the silence is a large share of a short piece): Whisper base heard more errors below this.
+KOKORO_SKIP_SILENCE_CHARS = 60
 DEFAULT_KOKORO_CACHE = Path.home() / ".cache" / "duble" / "kokoro"
 
 CALIBRATION_TEXT = {
@@ -139,12 +142,9 @@ class EmbeddedTTSEngine:
         base = self._base[language]
         if base.engine == "kokoro":
             assert self._kokoro is not None
-            audio = self._kokoro.synthesize(text, language, base.voice, speed=speed, cancellation=cancellation)
-            if not len(audio):
-                return audio
-            end = text.rstrip()[-1:]
-            gap_s = KOKORO_GAP_S["sentence" if end in ".!?…" else "clause" if end in ",;:—" else "word"]
-            return np.concatenate([audio, np.zeros(int(gap_s * OUTPUT_RATE_HZ), dtype=np.float32)])
+            audio = self._kokoro.synthesize(text, language, base.voice, speed=speed, cancellation=cancellation,
+                                            skip_silence=len(text) >= KOKORO_SKIP_SILENCE_CHARS)
+            return _with_gap(text, audio) if len(audio) else audio
         if base.engine == "piper" and self._piper is not None:
             parts = list(self._piper.sentences(text, speed=speed))
             if not parts:
@@ -199,51 +199,60 @@ class EmbeddedTTSEngine:
             return split_for_synthesis(text, first_max_chars=first_max)
         pieces: list[str] = []
         for i, sentence in enumerate(split_for_synthesis(text, first_max_chars=PIECE_MAX_CHARS)):
-            if i == 0:
-                pieces += kokoro_pieces(sentence, stream_start=params.stream_start)
-            else:
-                pieces += kokoro_pieces(sentence, stream_start=False, start_chars=KOKORO_LATER_SENTENCE_CHARS)
+            pieces += kokoro_pieces(sentence, stream_start=params.stream_start and i == 0)
         return pieces
+
+    def _steps(self, text: str, params: SynthesisParams, cancellation: Cancellation) -> list[Callable[[], Samples]]:
+        """One blocking job per piece; a stream's opening Kokoro piece is two (synthesis/kokoro/split.py)."""
+        steps: list[Callable[[], Samples]] = []
+        base = self._base[params.language]
+        for i, piece in enumerate(self._pieces(text, params)):
+            if i == 0 and params.stream_start and base.engine == "kokoro":
+                assert self._kokoro is not None
+                split = SplitPiece(self._kokoro, piece, params.language, base.voice, speed=params.speed,
+                                   cancellation=cancellation)
+                steps += [split.opening, partial(_rest_with_gap, piece, split)]
+            else:
+                steps.append(partial(self._base_piece, piece, params.language, params.speed, cancellation))
+        return steps
 
     async def synthesize(
         self, text: str, voice: VoiceReference | None, params: SynthesisParams
     ) -> AsyncIterator[AudioChunk]:
         self._validate(text, params)
-        language = params.language
         matcher: WorldMatcher | None = None
         if voice is not None or params.pitch_semitones != 0:
             matcher = await self._make_matcher(voice, params)
         cancellation = Cancellation()
 
-        async def render(piece: str, priority: int) -> Samples:
-            job = partial(_guarded, "base speech", partial(self._base_piece, piece, language, params.speed,
-                                                           cancellation))
+        async def render(step: Callable[[], Samples], priority: int) -> Samples:
+            job = partial(_guarded, "base speech", step)
             return await self._worker.submit(job, priority=priority, timeout_s=self._job_timeout_s)
 
         priority = PRIORITY_FIRST
         first_slice = int(FIRST_SLICE_MS * OUTPUT_RATE_HZ / 1000)
         slice_len = int(SLICE_MS * OUTPUT_RATE_HZ / 1000)
-        pieces = self._pieces(text, params)
+        steps = self._steps(text, params, cancellation)
         ahead: asyncio.Task[Samples] | None = None
         try:
-            for i, piece in enumerate(pieces):
-                base = await (ahead if ahead is not None else render(piece, priority))
+            for i, step in enumerate(steps):
+                base = await (ahead if ahead is not None else render(step, priority))
                 ahead = None
                 pos = 0
                 while pos < len(base):
-                    step = first_slice if priority == PRIORITY_FIRST else slice_len
-                    part = base[pos : pos + step]
-                    pos += step
+                    size = first_slice if priority == PRIORITY_FIRST else slice_len
+                    part = base[pos : pos + size]
+                    pos += size
                     if matcher is not None:
                         part = await self._worker.submit(
                             partial(_guarded, "voice matching", partial(matcher.process, part)), priority=priority)
                     if len(part):
                         yield AudioChunk(samples=part, sample_rate_hz=OUTPUT_RATE_HZ)
                         priority = PRIORITY_NORMAL
-                    if ahead is None and i + 1 < len(pieces):
-                        # The next piece renders while this one streams; queued only once this piece's first chunk
+                    if ahead is None and i + 1 < len(steps):
+                        # The next step renders while this one streams; queued only once this step's first chunk
                         # is out, so on a one-thread worker it never delays that chunk.
-                        ahead = asyncio.ensure_future(render(pieces[i + 1], PRIORITY_NORMAL))
+                        ahead = asyncio.ensure_future(render(steps[i + 1], PRIORITY_NORMAL))
         finally:
             cancellation.cancel()
             if ahead is not None:
@@ -253,6 +262,18 @@ class EmbeddedTTSEngine:
             tail = await self._worker.submit(partial(_guarded, "voice matching", matcher.flush), priority=priority)
             for start in range(0, len(tail), slice_len):
                 yield AudioChunk(samples=tail[start : start + slice_len], sample_rate_hz=OUTPUT_RATE_HZ)
+
+
+def _with_gap(text: str, audio: Samples) -> Samples:
+    """A trimmed Kokoro piece with the pause its last punctuation asks for put back."""
+    end = text.rstrip()[-1:]
+    gap_s = KOKORO_GAP_S["sentence" if end in ".!?…" else "clause" if end in ",;:—" else "word"]
+    return np.concatenate([audio, np.zeros(int(gap_s * OUTPUT_RATE_HZ), dtype=np.float32)])
+
+
+def _rest_with_gap(text: str, split: SplitPiece) -> Samples:
+    rest = split.rest()
+    return _with_gap(text, rest) if split.spoke else rest
 
 
 def _guarded(what: str, fn: Callable[[], Samples]) -> Samples:

@@ -1,7 +1,8 @@
-"""Cuts text into the pieces Kokoro renders one at a time: a few words first, then pieces that grow.
+"""Cuts text into the pieces Kokoro renders one at a time.
 
-Kokoro renders a piece whole, so time to first audio is the time to render the first piece. Each later piece is at most
-``GROWTH`` times the one before: at a real-time factor below ~0.6 it is ready before the previous one has played.
+A stream opens with a few words, then pieces that grow: each is at most ``GROWTH`` times the one before, so at a
+real-time factor below ~0.6 it is ready before the previous one has played. Every later sentence is one piece (up to
+``MAX_CHARS``): a whole sentence keeps its intonation, and by then earlier audio is queued at the listener.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ FIRST_MAX_WORDS = 3
 FIRST_MAX_CHARS = 24
 NEXT_MIN_CHARS = 40
 GROWTH = 1.8
-MAX_CHARS = 120  # ~8 s of speech: one worker job stays well inside its timeout on a busy CPU
+MAX_CHARS = 160  # ~10 s of speech: one worker job stays well inside its timeout on a busy CPU
 # A first piece that ends on one of these sounds cut off mid-phrase; the cut moves one word earlier.
 _JOINERS = frozenset(
     "a à ao aos o as os e é de do da dos das em no na nos nas um uma por para com que se "
@@ -51,11 +52,11 @@ def _take(words: list[str], limit: int) -> int:
     return max(1, count)
 
 
-def kokoro_pieces(text: str, *, stream_start: bool, start_chars: int = NEXT_MIN_CHARS) -> list[str]:
+def kokoro_pieces(text: str, *, stream_start: bool) -> list[str]:
     """The pieces of one sentence in order; ``stream_start`` opens with a few words (nothing is playing yet)."""
     words = text.split()
     pieces: list[str] = []
-    limit = float(start_chars)
+    limit = float(MAX_CHARS)
     if stream_start and words:
         n = _first_piece(words)
         pieces.append(" ".join(words[:n]))
