@@ -33,8 +33,9 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from synthesis.dsp.resample import resample  # noqa: E402
-from synthesis.embedded.base_voices import DEFAULT_BASE_VOICES  # noqa: E402
+from synthesis.embedded.base_voices import DEFAULT_ALTERNATE_BASE_VOICES, DEFAULT_BASE_VOICES  # noqa: E402
 from synthesis.embedded.engine import EmbeddedTTSEngine  # noqa: E402
+from synthesis.embedded.voice_stats import analyze_voice  # noqa: E402
 from synthesis.interfaces import Samples, SynthesisParams, VoiceReference  # noqa: E402
 from synthesis.worker import DeviceWorker  # noqa: E402
 
@@ -171,6 +172,7 @@ async def main(args: argparse.Namespace) -> int:
                     "pt-BR and en", "profile_s": round(len(profile_audio) / RATE_HZ, 1),
           "judge_s": round(len(judge_audio) / RATE_HZ, 1), "texts": HELD_OUT_TEXT})
     judge = Judge(cache)
+    profile_stats = analyze_voice(profile_audio, RATE_HZ)
     e_target = judge.embed(judge_audio)
     save_dir = Path(args.save_dir) if args.save_dir else None
     if save_dir:
@@ -180,6 +182,7 @@ async def main(args: argparse.Namespace) -> int:
     summary: dict[str, Any] = {}
     try:
         engine = EmbeddedTTSEngine(worker, base_voices=base_voices, kokoro_cache_dir=cache / "kokoro",
+                                   alternate_base_voices=json.loads(args.alternate_base_voices),
                                    kokoro_threads=args.kokoro_threads, job_timeout_s=1800.0)
         await engine.warm_up()
         for language in languages:
@@ -196,11 +199,14 @@ async def main(args: argparse.Namespace) -> int:
                     variants.append((f"{knob}={value:g}", None, params))
             per_language: dict[str, Any] = {}
             for name, voice, params in variants:
+                voice_target = profile_stats if voice is not None else None
                 audio, took_s = await speak(engine, text, voice, params)
                 heard = judge.transcribe(audio, language)
                 row = {"kind": "case", "language": language, "variant": name,
                        "base_voice": base_voices[language], "wer": round(word_error_rate(text, heard), 4),
                        "similarity": round(cosine(judge.embed(audio), e_target), 4),
+                       "spoken_by": f"{engine.base_for(language, voice_target).engine}:"
+                                    f"{engine.base_for(language, voice_target).voice}",
                        "audio_s": round(len(audio) / RATE_HZ, 2),
                        "compute_rtf": round(took_s * RATE_HZ / len(audio), 3),
                        "loadavg_1m": round(os.getloadavg()[0], 2), "heard": heard.strip()}
@@ -226,6 +232,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--languages", default="pt-BR,es,en", help="comma-separated languages")
     parser.add_argument("--base-voices", default="{}", help='JSON overrides, e.g. \'{"en": "kokoro:jm_kumo"}\'')
+    parser.add_argument("--alternate-base-voices", default=json.dumps(DEFAULT_ALTERNATE_BASE_VOICES),
+                        help="JSON: language -> base voices a profile may speak through ('{}': none)")
     parser.add_argument("--kokoro-threads", type=int, default=1)
     parser.add_argument("--extremes", action="store_true", help="also WER at speed 0.25/4 and pitch -20/+20")
     parser.add_argument("--only-extremes", action="store_true", help="only the speed/pitch edge cases")

@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     # e.g. DUBLE_EMBEDDED_BASE_VOICES='{"pt-BR": "kokoro:jf_alpha"}'; languages not named keep these defaults.
     embedded_base_voices: dict[str, str] = Field(
         default_factory=lambda: {"pt-BR": "kokoro:jm_kumo", "es": "kokoro:jm_kumo", "en": "piper"})
+    # Further base voices a voice profile may speak through (the one nearest its median pitch), as JSON lists.
+    embedded_alternate_base_voices: dict[str, list[str]] = Field(
+        default_factory=lambda: {"pt-BR": ["kokoro:jf_nezumi"], "es": ["kokoro:jf_nezumi"]})
     # The Kokoro model joined from its wheels (and base-voice statistics) is cached here, shared by every server.
     kokoro_cache_dir: Path = Path.home() / ".cache" / "duble" / "kokoro"
     # onnxruntime intra-op threads per Kokoro job; streams run side by side on worker_threads.

@@ -12,7 +12,8 @@ def build_tts_engine(settings: Settings, worker: DeviceWorker) -> TTSEngine:
         from synthesis.embedded.engine import EmbeddedTTSEngine
 
         embedded: TTSEngine = EmbeddedTTSEngine(
-            worker, base_voices=settings.embedded_base_voices, kokoro_cache_dir=settings.kokoro_cache_dir,
+            worker, base_voices=settings.embedded_base_voices,
+            alternate_base_voices=settings.embedded_alternate_base_voices, kokoro_cache_dir=settings.kokoro_cache_dir,
             kokoro_threads=settings.kokoro_threads, job_timeout_s=settings.job_timeout_s)
         return embedded
     if settings.tts_engine == "fake":

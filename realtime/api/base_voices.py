@@ -3,17 +3,22 @@ adjusts: a base voice nudged toward the customer's, not a clone)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter
 from pydantic import BaseModel
 
 from realtime.deps import StateDep
-from synthesis.embedded.base_voices import resolve_base_voices
+from synthesis.embedded.base_voices import BaseVoice, parse_base_voice, resolve_base_voices
 
 router = APIRouter(tags=["voices"])
 
 
 class BaseVoiceView(BaseModel):
     language: str
+    role: Literal["default", "alternate"]
+    """``default`` speaks with no voice profile; a profile speaks through the default or an alternate, whichever has
+    the median pitch nearest its own."""
     engine: str
     voice: str
     origin: str
@@ -31,7 +36,11 @@ async def list_base_voices(state: StateDep) -> BaseVoicesView:
     settings = state.settings
     views: list[BaseVoiceView] = []
     if settings.tts_engine == "embedded":
-        for base in resolve_base_voices(settings.embedded_base_voices).values():
-            views.append(BaseVoiceView(language=base.language, engine=base.engine, voice=base.voice,
+        defaults = resolve_base_voices(settings.embedded_base_voices).values()
+        bases: list[tuple[Literal["default", "alternate"], BaseVoice]] = [("default", b) for b in defaults]
+        bases += [("alternate", parse_base_voice(language, spec))
+                  for language, specs in settings.embedded_alternate_base_voices.items() for spec in specs]
+        for role, base in bases:
+            views.append(BaseVoiceView(language=base.language, role=role, engine=base.engine, voice=base.voice,
                                        origin=base.origin, licence=base.licence))
     return BaseVoicesView(tts_engine=settings.tts_engine, base_voices=views)

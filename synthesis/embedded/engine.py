@@ -4,15 +4,16 @@ by the WORLD matcher. The result is a base voice nudged toward the customer's, n
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from synthesis.dsp.resample import resample
-from synthesis.embedded.base_voices import BaseVoice, resolve_base_voices
+from synthesis.embedded.base_voices import BaseVoice, parse_base_voice, resolve_base_voices
 from synthesis.embedded.espeak import EspeakSynth
 from synthesis.embedded.piper import PiperSynth
 from synthesis.embedded.stats_cache import load_stats, save_stats, stats_path
@@ -67,23 +68,26 @@ class EmbeddedTTSEngine:
 
     def __init__(
         self, worker: DeviceWorker, *, english_engine: str = "piper", voice_cache_size: int = VOICE_CACHE_SIZE,
-        base_voices: Mapping[str, str] | None = None, kokoro_cache_dir: Path = DEFAULT_KOKORO_CACHE,
-        kokoro_threads: int = 2, job_timeout_s: float = 60.0,
+        base_voices: Mapping[str, str] | None = None, alternate_base_voices: Mapping[str, Sequence[str]] | None = None,
+        kokoro_cache_dir: Path = DEFAULT_KOKORO_CACHE, kokoro_threads: int = 2, job_timeout_s: float = 60.0,
     ) -> None:
         """``base_voices`` maps languages to base voices (synthesis/embedded/base_voices.py); by default espeak-ng
-        everywhere but English, which ``english_engine`` picks."""
+        everywhere but English, which ``english_engine`` picks. A voice profile speaks through whichever of its
+        language's base voice and ``alternate_base_voices`` has the median pitch nearest its own."""
         if english_engine not in ENGLISH_ENGINES:
             raise ValueError(f"english_engine must be one of {ENGLISH_ENGINES}, not {english_engine!r}")
         self._voice_cache_size = max(1, voice_cache_size)
         self._worker = worker
         self._base = resolve_base_voices({"en": english_engine, **(base_voices or {})})
+        self._alternates = {language: tuple(parse_base_voice(language, spec) for spec in specs)
+                            for language, specs in (alternate_base_voices or {}).items()}
         self._espeak = EspeakSynth()
         self._piper = PiperSynth() if self._base["en"].engine == "piper" else None
-        uses_kokoro = any(b.engine == "kokoro" for b in self._base.values())
+        uses_kokoro = any(b.engine == "kokoro" for b in self._all_bases())
         self._kokoro = KokoroSynth(kokoro_cache_dir, intra_op_threads=kokoro_threads) if uses_kokoro else None
         self._kokoro_cache_dir = kokoro_cache_dir
         self._job_timeout_s = job_timeout_s
-        self._base_stats: dict[str, VoiceStats] = {}
+        self._base_stats: dict[BaseVoice, VoiceStats] = {}
         self._voice_stats: OrderedDict[str, VoiceStats] = OrderedDict()
 
     @property
@@ -91,9 +95,16 @@ class EmbeddedTTSEngine:
         return dict(self._base)
 
     @property
+    def alternate_base_voices(self) -> dict[str, tuple[BaseVoice, ...]]:
+        return dict(self._alternates)
+
+    def _all_bases(self) -> list[BaseVoice]:
+        return [*self._base.values(), *(b for bases in self._alternates.values() for b in bases)]
+
+    @property
     def cache_tag(self) -> str:
         """Cached audio is only replayed for the same base voices."""
-        return "embedded:" + ",".join(f"{lang}={b.engine}:{b.voice}" for lang, b in sorted(self._base.items()))
+        return "embedded:" + ",".join(f"{b.language}={b.engine}:{b.voice}" for b in self._all_bases())
 
     @property
     def cached_voice_ids(self) -> list[str]:
@@ -103,43 +114,41 @@ class EmbeddedTTSEngine:
     async def warm_up(self) -> None:
         self._base_stats = await self._worker.run_sync(self._load_and_calibrate)
 
-    def _load_and_calibrate(self) -> dict[str, VoiceStats]:
+    def _load_and_calibrate(self) -> dict[BaseVoice, VoiceStats]:
         self._espeak.check()
         if self._piper is not None:
             self._piper.load()
         if self._kokoro is not None:
             self._kokoro.load()
-            for base in self._base.values():
+            for base in self._all_bases():
                 if base.engine == "kokoro":
                     self._kokoro.check_pack(base.voice)
-        stats: dict[str, VoiceStats] = {}
-        for language in LANGUAGES:
-            stats[language] = self._calibrate(language)
-        if kokoro_language := next((lang for lang, b in self._base.items() if b.engine == "kokoro"), None):
-            self._base_piece("Ok.", kokoro_language, 1.0)  # the first inference pays one-off allocation costs
+        stats = {base: self._calibrate(base) for base in self._all_bases()}
+        if kokoro_base := next((b for b in self._all_bases() if b.engine == "kokoro"), None):
+            self._base_piece("Ok.", kokoro_base, 1.0)  # the first inference pays one-off allocation costs
         # One short pass warms the vocoder's code paths so the first request pays no first-call costs.
-        probe = WorldMatcher(stats["en"], stats["en"], sample_rate_hz=OUTPUT_RATE_HZ, compensate_delay=True)
-        probe.process(self._base_piece("Ready.", "en", 1.0))
+        english = stats[self._base["en"]]
+        probe = WorldMatcher(english, english, sample_rate_hz=OUTPUT_RATE_HZ, compensate_delay=True)
+        probe.process(self._base_piece("Ready.", self._base["en"], 1.0))
         probe.flush()
         return stats
 
-    def _calibrate(self, language: str) -> VoiceStats:
-        sentences = split_for_synthesis(CALIBRATION_TEXT[language], first_max_chars=10_000)
-        base = self._base[language]
+    def _calibrate(self, base: BaseVoice) -> VoiceStats:
+        sentences = split_for_synthesis(CALIBRATION_TEXT[base.language], first_max_chars=10_000)
         if base.engine != "kokoro":
-            return analyze_voice(np.concatenate([self._base_piece(p, language, 1.0) for p in sentences]),
+            return analyze_voice(np.concatenate([self._base_piece(p, base, 1.0) for p in sentences]),
                                  OUTPUT_RATE_HZ)
-        path = stats_path(self._kokoro_cache_dir, MODEL_SHA256, base.voice, language, sentences[0])
+        path = stats_path(self._kokoro_cache_dir, MODEL_SHA256, base.voice, base.language, sentences[0])
         if (stats := load_stats(path)) is not None:
             return stats
-        stats = analyze_voice(self._base_piece(sentences[0], language, 1.0), OUTPUT_RATE_HZ)
+        stats = analyze_voice(self._base_piece(sentences[0], base, 1.0), OUTPUT_RATE_HZ)
         save_stats(path, stats)
         return stats
 
-    def _base_piece(self, text: str, language: str, speed: float, cancellation: Cancellation | None = None
+    def _base_piece(self, text: str, base: BaseVoice, speed: float, cancellation: Cancellation | None = None
                     ) -> Samples:
         """Base speech for one piece of text at the output rate (blocking)."""
-        base = self._base[language]
+        language = base.language
         if base.engine == "kokoro":
             assert self._kokoro is not None
             audio = self._kokoro.synthesize(text, language, base.voice, speed=speed, cancellation=cancellation,
@@ -155,31 +164,40 @@ class EmbeddedTTSEngine:
         # Resampling can overshoot a full-scale peak.
         return np.clip(resample(audio, rate, OUTPUT_RATE_HZ), -1.0, 1.0)
 
-    async def _make_matcher(self, voice: VoiceReference | None, params: SynthesisParams) -> WorldMatcher:
-        """A fresh matcher for one synthesis, built on the worker (with the voice's statistics, cached per voice)."""
+    def base_for(self, language: str, target: VoiceStats | None) -> BaseVoice:
+        """The language's base voice, or the alternate whose median pitch is nearest the profile's."""
+        candidates = (self._base[language], *self._alternates.get(language, ()))
+        if target is None or len(candidates) == 1:
+            return candidates[0]
+        return min(candidates, key=lambda b: abs(math.log(self._base_stats[b].median_f0_hz / target.median_f0_hz)))
+
+    async def _make_matcher(self, voice: VoiceReference | None, params: SynthesisParams
+                            ) -> tuple[BaseVoice, WorldMatcher]:
+        """The base voice and a fresh matcher for one synthesis, built on the worker (with the voice's statistics,
+        cached per voice)."""
         cached = self._voice_stats.get(voice.voice_id) if voice is not None else None
         if cached is not None and voice is not None:
             self._voice_stats.move_to_end(voice.voice_id)
-        source = self._base_stats[params.language]
 
-        def build() -> tuple[VoiceStats | None, WorldMatcher]:
+        def build() -> tuple[VoiceStats | None, BaseVoice, WorldMatcher]:
             target = cached
             if voice is not None and target is None:
                 try:
                     target = analyze_voice(voice.samples, voice.sample_rate_hz)
                 except ValueError as exc:
                     raise EngineError("bad_voice", f"the voice reference cannot be used: {exc}") from None
-            matcher = WorldMatcher(target, source, sample_rate_hz=OUTPUT_RATE_HZ,
+            base = self.base_for(params.language, target)
+            matcher = WorldMatcher(target, self._base_stats[base], sample_rate_hz=OUTPUT_RATE_HZ,
                                    pitch_semitones=params.pitch_semitones, block_ms=MATCHER_BLOCK_MS,
                                    compensate_delay=True)
-            return target, matcher
+            return target, base, matcher
 
-        target, matcher = await self._worker.submit(build, priority=PRIORITY_FIRST)
+        target, base, matcher = await self._worker.submit(build, priority=PRIORITY_FIRST)
         if voice is not None and target is not None and cached is None:
             self._voice_stats[voice.voice_id] = target
             while len(self._voice_stats) > self._voice_cache_size:
                 self._voice_stats.popitem(last=False)
-        return matcher
+        return base, matcher
 
     def _validate(self, text: str, params: SynthesisParams) -> None:
         if params.language not in LANGUAGES:
@@ -190,11 +208,11 @@ class EmbeddedTTSEngine:
             raise EngineError("invalid_params", f"speed must be between {SPEED_RANGE[0]} and {SPEED_RANGE[1]}")
         if not PITCH_RANGE[0] <= params.pitch_semitones <= PITCH_RANGE[1]:
             raise EngineError("invalid_params", f"pitch must be between {PITCH_RANGE[0]:g} and {PITCH_RANGE[1]:g}")
-        if params.language not in self._base_stats:
+        if self._base.get(params.language) not in self._base_stats:
             raise EngineError("not_ready", "the embedded engine is still warming up", retryable=True)
 
-    def _pieces(self, text: str, params: SynthesisParams) -> list[str]:
-        if self._base[params.language].engine != "kokoro":
+    def _pieces(self, text: str, params: SynthesisParams, base: BaseVoice) -> list[str]:
+        if base.engine != "kokoro":
             first_max = STREAM_START_MAX_CHARS if params.stream_start else FIRST_PIECE_MAX_CHARS
             return split_for_synthesis(text, first_max_chars=first_max)
         pieces: list[str] = []
@@ -202,18 +220,18 @@ class EmbeddedTTSEngine:
             pieces += kokoro_pieces(sentence, stream_start=params.stream_start and i == 0)
         return pieces
 
-    def _steps(self, text: str, params: SynthesisParams, cancellation: Cancellation) -> list[Callable[[], Samples]]:
+    def _steps(self, text: str, params: SynthesisParams, base: BaseVoice, cancellation: Cancellation
+               ) -> list[Callable[[], Samples]]:
         """One blocking job per piece; a stream's opening Kokoro piece is two (synthesis/kokoro/split.py)."""
         steps: list[Callable[[], Samples]] = []
-        base = self._base[params.language]
-        for i, piece in enumerate(self._pieces(text, params)):
+        for i, piece in enumerate(self._pieces(text, params, base)):
             if i == 0 and params.stream_start and base.engine == "kokoro":
                 assert self._kokoro is not None
                 split = SplitPiece(self._kokoro, piece, params.language, base.voice, speed=params.speed,
                                    cancellation=cancellation)
                 steps += [split.opening, partial(_rest_with_gap, piece, split)]
             else:
-                steps.append(partial(self._base_piece, piece, params.language, params.speed, cancellation))
+                steps.append(partial(self._base_piece, piece, base, params.speed, cancellation))
         return steps
 
     async def synthesize(
@@ -221,8 +239,9 @@ class EmbeddedTTSEngine:
     ) -> AsyncIterator[AudioChunk]:
         self._validate(text, params)
         matcher: WorldMatcher | None = None
+        base = self._base[params.language]
         if voice is not None or params.pitch_semitones != 0:
-            matcher = await self._make_matcher(voice, params)
+            base, matcher = await self._make_matcher(voice, params)
         cancellation = Cancellation()
 
         async def render(step: Callable[[], Samples], priority: int) -> Samples:
@@ -232,16 +251,16 @@ class EmbeddedTTSEngine:
         priority = PRIORITY_FIRST
         first_slice = int(FIRST_SLICE_MS * OUTPUT_RATE_HZ / 1000)
         slice_len = int(SLICE_MS * OUTPUT_RATE_HZ / 1000)
-        steps = self._steps(text, params, cancellation)
+        steps = self._steps(text, params, base, cancellation)
         ahead: asyncio.Task[Samples] | None = None
         try:
             for i, step in enumerate(steps):
-                base = await (ahead if ahead is not None else render(step, priority))
+                speech = await (ahead if ahead is not None else render(step, priority))
                 ahead = None
                 pos = 0
-                while pos < len(base):
+                while pos < len(speech):
                     size = first_slice if priority == PRIORITY_FIRST else slice_len
-                    part = base[pos : pos + size]
+                    part = speech[pos : pos + size]
                     pos += size
                     if matcher is not None:
                         part = await self._worker.submit(
