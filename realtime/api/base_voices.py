@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from realtime.deps import StateDep
-from synthesis.embedded.base_voices import BaseVoice, parse_base_voice, resolve_base_voices
+from synthesis.embedded.base_voices import BaseVoice, resolve_alternates, resolve_base_voices
 
 router = APIRouter(tags=["voices"])
 
@@ -36,10 +36,10 @@ async def list_base_voices(state: StateDep) -> BaseVoicesView:
     settings = state.settings
     views: list[BaseVoiceView] = []
     if settings.tts_engine == "embedded":
-        defaults = resolve_base_voices(settings.embedded_base_voices).values()
-        bases: list[tuple[Literal["default", "alternate"], BaseVoice]] = [("default", b) for b in defaults]
-        bases += [("alternate", parse_base_voice(language, spec))
-                  for language, specs in settings.embedded_alternate_base_voices.items() for spec in specs]
+        defaults = resolve_base_voices(settings.embedded_base_voices)
+        alternates = resolve_alternates(defaults, settings.embedded_alternate_base_voices)
+        bases: list[tuple[Literal["default", "alternate"], BaseVoice]] = [("default", b) for b in defaults.values()]
+        bases += [("alternate", b) for language_bases in alternates.values() for b in language_bases]
         for role, base in bases:
             views.append(BaseVoiceView(language=base.language, role=role, engine=base.engine, voice=base.voice,
                                        origin=base.origin, licence=base.licence))

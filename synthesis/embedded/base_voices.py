@@ -5,7 +5,7 @@ A base voice is ``"kokoro:<pack>"`` (Kokoro-82M with one of its voice packs), ``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from synthesis.interfaces import LANGUAGES
@@ -53,3 +53,16 @@ def resolve_base_voices(overrides: Mapping[str, str] | None) -> dict[str, BaseVo
     """Every language's base voice: the overrides on top of the classic espeak/Piper set."""
     specs = {**CLASSIC_BASE_VOICES, **(overrides or {})}
     return {language: parse_base_voice(language, spec) for language, spec in specs.items()}
+
+
+def resolve_alternates(defaults: Mapping[str, BaseVoice], specs: Mapping[str, Sequence[str]] | None
+                       ) -> dict[str, tuple[BaseVoice, ...]]:
+    """The alternate base voices per language; only those of the same engine as the language's default count (a
+    Kokoro alternate to an espeak-ng default would load Kokoro for a server configured without it)."""
+    out: dict[str, tuple[BaseVoice, ...]] = {}
+    for language, language_specs in (specs or {}).items():
+        parsed = tuple(parse_base_voice(language, spec) for spec in language_specs)
+        kept = tuple(b for b in parsed if language in defaults and b.engine == defaults[language].engine)
+        if kept:
+            out[language] = kept
+    return out

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from synthesis.dsp.resample import resample
-from synthesis.embedded.base_voices import BaseVoice, parse_base_voice, resolve_base_voices
+from synthesis.embedded.base_voices import BaseVoice, resolve_alternates, resolve_base_voices
 from synthesis.embedded.espeak import EspeakSynth
 from synthesis.embedded.piper import PiperSynth
 from synthesis.embedded.stats_cache import load_stats, save_stats, stats_path
@@ -79,8 +79,7 @@ class EmbeddedTTSEngine:
         self._voice_cache_size = max(1, voice_cache_size)
         self._worker = worker
         self._base = resolve_base_voices({"en": english_engine, **(base_voices or {})})
-        self._alternates = {language: tuple(parse_base_voice(language, spec) for spec in specs)
-                            for language, specs in (alternate_base_voices or {}).items()}
+        self._alternates = resolve_alternates(self._base, alternate_base_voices)
         self._espeak = EspeakSynth()
         self._piper = PiperSynth() if self._base["en"].engine == "piper" else None
         uses_kokoro = any(b.engine == "kokoro" for b in self._all_bases())

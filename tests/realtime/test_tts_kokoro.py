@@ -47,10 +47,12 @@ def _speech(samples: np.ndarray, rate: int) -> None:
 
 def test_base_voices_are_listed(kokoro_server: RunningServer) -> None:
     body = httpx.get(f"{kokoro_server.base_url}/v1/base-voices").json()
-    by_language = {v["language"]: v for v in body["base_voices"]}
+    by_language = {v["language"]: v for v in body["base_voices"] if v["role"] == "default"}
     assert by_language["pt-BR"]["engine"] == "kokoro" and by_language["es"]["engine"] == "kokoro"
     assert by_language["en"]["engine"] == "piper"
     assert "Apache-2.0" in by_language["pt-BR"]["licence"]
+    alternates = {(v["language"], v["voice"]) for v in body["base_voices"] if v["role"] == "alternate"}
+    assert alternates == {("pt-BR", "jf_nezumi"), ("es", "jf_nezumi")}
 
 
 async def test_sentences_in_order_first_audio_before_the_sentence_is_done(

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from synthesis.embedded.base_voices import DEFAULT_BASE_VOICES
+from synthesis.embedded.base_voices import DEFAULT_ALTERNATE_BASE_VOICES, DEFAULT_BASE_VOICES
 from synthesis.embedded.engine import EmbeddedTTSEngine
-from synthesis.interfaces import EngineError, SynthesisParams
+from synthesis.embedded.voice_stats import analyze_voice
+from synthesis.interfaces import EngineError, SynthesisParams, VoiceReference
 from synthesis.kokoro.model import Cancellation, KokoroSynth
 from synthesis.worker import DeviceWorker
 from tests.synthesis.embedded.conftest import median_f0_hz
@@ -33,7 +34,8 @@ async def worker() -> AsyncIterator[DeviceWorker]:
 
 @pytest_asyncio.fixture(scope="module")
 async def engine(worker: DeviceWorker) -> EmbeddedTTSEngine:
-    tts = EmbeddedTTSEngine(worker, base_voices=DEFAULT_BASE_VOICES, kokoro_cache_dir=CACHE)
+    tts = EmbeddedTTSEngine(worker, base_voices=DEFAULT_BASE_VOICES,
+                            alternate_base_voices=DEFAULT_ALTERNATE_BASE_VOICES, kokoro_cache_dir=CACHE)
     await tts.warm_up()
     return tts
 
@@ -107,3 +109,19 @@ def test_unknown_pack_is_refused_at_construction(worker: DeviceWorker) -> None:
         EmbeddedTTSEngine(worker, base_voices={"pt-BR": "kokoro:jm_nobody"})
     with pytest.raises(ValueError, match="cannot speak"):
         EmbeddedTTSEngine(worker, base_voices={"es": "piper"})
+
+
+async def test_a_higher_voice_speaks_through_the_base_voice_nearest_its_pitch(engine: EmbeddedTTSEngine) -> None:
+    text = "Hoje a reunião começa mais cedo."
+    params = SynthesisParams(language="pt-BR")
+    low = np.concatenate([c.samples async for c in engine.synthesize(text, None, params)])
+    # The male base voice an octave up stands in for a higher speaker.
+    high = np.concatenate([c.samples async for c in engine.synthesize(
+        text, None, SynthesisParams(language="pt-BR", pitch_semitones=12.0))])
+    assert engine.base_for("pt-BR", analyze_voice(low, 24000)).voice == "jm_kumo"
+    assert engine.base_for("pt-BR", analyze_voice(high, 24000)).voice == "jf_nezumi"
+    assert engine.base_for("pt-BR", None).voice == "jm_kumo"
+    profile = VoiceReference(voice_id="higher", language="pt-BR", samples=high, sample_rate_hz=24000)
+    matched = np.concatenate([c.samples async for c in engine.synthesize("Amanhã também.", profile, params)])
+    semitones = 12 * np.log2(median_f0_hz(matched, 24000) / median_f0_hz(high, 24000))
+    assert abs(semitones) < 3.0
