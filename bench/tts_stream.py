@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -104,6 +105,7 @@ async def _session(ws_url: str, key: str, voice_id: str | None, language: str, t
             await ws.send(json.dumps({"type": "text", "text": word + " "}))
         await ws.send(json.dumps({"type": "end"}))
         errors = []
+        done = False
         async for msg in ws:
             if isinstance(msg, bytes):
                 now = time.perf_counter() - t0
@@ -113,9 +115,12 @@ async def _session(ws_url: str, key: str, voice_id: str | None, language: str, t
                 stall_s += max(0.0, now - played_until)
                 played_until = max(played_until, now) + len(msg) / 2 / 24000
                 audio_bytes += len(msg)
-                await ws.send(json.dumps({"type": "ack", "bytes": audio_bytes}))
+                # The server may have sent `done` and closed while this chunk was in flight.
+                with contextlib.suppress(websockets.ConnectionClosedOK):
+                    await ws.send(json.dumps({"type": "ack", "bytes": audio_bytes}))
                 continue
             event = json.loads(msg)
+            done = done or event["type"] == "done"
             if event["type"] == "error":
                 errors.append(event["code"])
             elif event["type"] in ("segment", "done", "started"):
@@ -123,6 +128,8 @@ async def _session(ws_url: str, key: str, voice_id: str | None, language: str, t
                     if field in event:
                         extra.setdefault(field, []).append(event[field])
     total = time.perf_counter() - t0
+    if not done and not errors:
+        errors.append("closed_without_done")
     return {"ttfa_s": ttfa, "total_s": total, "audio_s": audio_bytes / 2 / 24000, "stall_s": stall_s,
             "errors": errors, **extra}
 

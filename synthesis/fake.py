@@ -35,6 +35,9 @@ class FakeTTSEngine:
     async def warm_up(self) -> None:
         return None
 
+    async def prepare_voice(self, voice: VoiceReference) -> None:
+        return None
+
     async def synthesize(
         self, text: str, voice: VoiceReference | None, params: SynthesisParams
     ) -> AsyncIterator[AudioChunk]:

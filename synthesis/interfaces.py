@@ -68,6 +68,10 @@ class TTSEngine(Protocol):
     async def warm_up(self) -> None:
         """Load models; called once from the app lifespan."""
 
+    async def prepare_voice(self, voice: VoiceReference) -> None:
+        """Work out now what ``synthesize`` needs from a newly uploaded voice (may do nothing). Raises
+        ``EngineError`` when the voice cannot be used."""
+
     def synthesize(
         self, text: str, voice: VoiceReference | None, params: SynthesisParams
     ) -> AsyncIterator[AudioChunk]:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from datetime import datetime
 from typing import Annotated
@@ -15,8 +16,9 @@ from realtime.errors import ApiError
 from realtime.validation import ReferenceText, VoiceName
 from realtime.voices.reference_audio import ReferenceAudioError, prepare_reference
 from realtime.voices.store import Voice, VoiceLimitReached
-from synthesis.interfaces import LANGUAGES
+from synthesis.interfaces import LANGUAGES, EngineError, VoiceReference
 
+_log = logging.getLogger(__name__)
 router = APIRouter(tags=["voices"])
 
 _MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -85,6 +87,12 @@ async def create_voice(
     except VoiceLimitReached as exc:
         raise ApiError(409, "voice_limit_reached",
                        f"the {account.plan} plan allows {exc.args[0]} voices; delete one or upgrade") from None
+    reference = VoiceReference(voice_id=str(voice.id), language=language, samples=ref.samples,
+                               sample_rate_hz=ref.sample_rate_hz, reference_text=text)
+    try:
+        await state.tts_engine.prepare_voice(reference)
+    except EngineError as exc:  # the voice is kept: its streams report the same error, as before
+        _log.warning("voice %s uploaded but not prepared: %s", voice.id, exc.code)
     return _view(voice)
 
 

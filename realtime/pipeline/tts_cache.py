@@ -179,6 +179,9 @@ class CachedTTSEngine:
     async def warm_up(self) -> None:
         await self.inner.warm_up()
 
+    async def prepare_voice(self, voice: VoiceReference) -> None:
+        await self.inner.prepare_voice(voice)
+
     async def synthesize(
         self, text: str, voice: VoiceReference | None, params: SynthesisParams
     ) -> AsyncIterator[AudioChunk]:

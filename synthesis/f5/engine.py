@@ -84,6 +84,9 @@ class F5TTSEngine:
     def _loaded(self) -> list[LoadedModelSet]:
         return [m for m in [self._default, *self._by_language.values()] if m is not None]
 
+    async def prepare_voice(self, voice: VoiceReference) -> None:
+        return None  # the reference is encoded with the text, per synthesis
+
     async def warm_up(self) -> None:
         if self._worker.device == "cpu" and self._settings.cpu_threads > 0:
             import torch

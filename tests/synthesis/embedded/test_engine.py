@@ -116,6 +116,17 @@ async def test_voice_without_speech_is_rejected(engine: EmbeddedTTSEngine) -> No
     assert "v-silent" not in engine.cached_voice_ids
 
 
+async def test_an_uploaded_voice_is_prepared_before_its_first_stream(
+    engine: EmbeddedTTSEngine, high_voice: tuple[np.ndarray, int]
+) -> None:
+    samples, rate = high_voice
+    await engine.prepare_voice(_voice(samples, rate, voice_id="v-uploaded"))
+    assert engine.cached_voice_ids[-1] == "v-uploaded"
+    with pytest.raises(EngineError) as info:
+        await engine.prepare_voice(_voice(np.zeros(24000 * 4, dtype=np.float32), 24000, voice_id="v-mute"))
+    assert info.value.code == "bad_voice" and "v-mute" not in engine.cached_voice_ids
+
+
 async def test_voice_cache_is_bounded(high_voice: tuple[np.ndarray, int]) -> None:
     worker = DeviceWorker("cpu", threads=1)
     await worker.start()
