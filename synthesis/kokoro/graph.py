@@ -23,7 +23,6 @@ PHASE_SUM = "/decoder/decoder/generator/m_source/l_sin_gen/CumSum_output_0"  # (
 HARMONICS = 9
 SOURCE_UPSAMPLE = 300  # output samples per F0 frame
 SAMPLE_RATE_HZ = 24000
-INPUTS = ("asr", "f0", "energy", "style", "phase0")
 
 
 @dataclass(slots=True, frozen=True)
