@@ -199,14 +199,13 @@ async def main(args: argparse.Namespace) -> int:
                     variants.append((f"{knob}={value:g}", None, params))
             per_language: dict[str, Any] = {}
             for name, voice, params in variants:
-                voice_target = profile_stats if voice is not None else None
+                spoken_by = engine.base_for(language, profile_stats if voice is not None else None)
                 audio, took_s = await speak(engine, text, voice, params)
                 heard = judge.transcribe(audio, language)
                 row = {"kind": "case", "language": language, "variant": name,
                        "base_voice": base_voices[language], "wer": round(word_error_rate(text, heard), 4),
                        "similarity": round(cosine(judge.embed(audio), e_target), 4),
-                       "spoken_by": f"{engine.base_for(language, voice_target).engine}:"
-                                    f"{engine.base_for(language, voice_target).voice}",
+                       "spoken_by": f"{spoken_by.engine}:{spoken_by.voice}",
                        "audio_s": round(len(audio) / RATE_HZ, 2),
                        "compute_rtf": round(took_s * RATE_HZ / len(audio), 3),
                        "loadavg_1m": round(os.getloadavg()[0], 2), "heard": heard.strip()}

@@ -93,10 +93,6 @@ class EmbeddedTTSEngine:
     def base_voices(self) -> dict[str, BaseVoice]:
         return dict(self._base)
 
-    @property
-    def alternate_base_voices(self) -> dict[str, tuple[BaseVoice, ...]]:
-        return dict(self._alternates)
-
     def _all_bases(self) -> list[BaseVoice]:
         return [*self._base.values(), *(b for bases in self._alternates.values() for b in bases)]
 

@@ -221,12 +221,6 @@ class KokoroSynth:
         audio = np.clip(np.asarray(out[0], dtype=np.float32).ravel(), -1.0, 1.0)
         return audio[(start - lo) * FRAME_SAMPLES : (end - lo) * FRAME_SAMPLES]
 
-    def finish(self, utt: Utterance, audio: Samples) -> Samples:
-        """The time-stretch a speed beyond the model's range still needs (whole pieces only)."""
-        if utt.tempo != 1.0 and len(audio):
-            return trim_edges(time_stretch(audio, utt.tempo, SAMPLE_RATE_HZ))
-        return audio
-
     def synthesize(self, text: str, language: str, pack: str, *, speed: float = 1.0,
                    cancellation: Cancellation | None = None, skip_silence: bool = True) -> Samples:
         """Trimmed speech for one piece of text (blocking); empty when nothing in it can be spoken.
@@ -234,8 +228,16 @@ class KokoroSynth:
         utt = self.prepare(text, language, pack, speed=speed, cancellation=cancellation)
         if utt is None:
             return np.zeros(0, dtype=np.float32)
+        return self.render(utt, skip_silence=skip_silence, cancellation=cancellation)
+
+    def render(self, utt: Utterance, *, skip_silence: bool = True, cancellation: Cancellation | None = None
+               ) -> Samples:
+        """The whole utterance, trimmed (and time-stretched where its speed asks for it)."""
         start, end = (utt.start, utt.end) if skip_silence else (0, utt.frames)
-        return self.finish(utt, trim_edges(self.decode(utt, start, end, cancellation=cancellation)))
+        audio = trim_edges(self.decode(utt, start, end, cancellation=cancellation))
+        if utt.tempo != 1.0 and len(audio):  # a speed beyond the model's range: the rest is a tempo change
+            return trim_edges(time_stretch(audio, utt.tempo, SAMPLE_RATE_HZ))
+        return audio
 
     def _run(self, session: Any, feed: dict[str, npt.NDArray[Any]], cancellation: Cancellation | None) -> Any:
         import onnxruntime

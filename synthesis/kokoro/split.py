@@ -16,7 +16,6 @@ from synthesis.kokoro.model import (
     Cancellation,
     KokoroSynth,
     Utterance,
-    trim_edges,
     trim_leading,
     trim_trailing,
 )
@@ -50,8 +49,7 @@ class SplitPiece:
         if utt is None:
             return np.zeros(0, dtype=np.float32)
         if utt.tempo != 1.0 or utt.end - utt.start < OPENING_FRAMES + MIN_REST_FRAMES:
-            audio = synth.finish(utt, trim_edges(synth.decode(utt, utt.start, utt.end,
-                                                              cancellation=self._cancellation)))
+            audio = synth.render(utt, cancellation=self._cancellation)
             self.spoke = len(audio) > 0
             return audio
         cut = utt.quietest(utt.start + OPENING_FRAMES, CUT_SEARCH)
