@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from synthesis.interfaces import EngineError, Samples
+from synthesis.kokoro.conv_matmul import convs_as_matmul
 
 # Tensors of kokoro-v1.0.int8.onnx (the pinned MODEL_SHA256) where the cut is made.
 ASR = "/encoder/MatMul_1_output_0"  # (1, 512, T): aligned text features, 40 frames a second
@@ -33,7 +34,9 @@ class SplitGraph:
     """Inputs ``asr``, ``f0``, ``energy``, ``style``, ``phase0``; output ``audio`` (24 kHz)."""
 
 
-def split_model(path: Path) -> SplitGraph:
+def split_model(path: Path, *, fast_convs: bool = True) -> SplitGraph:
+    """The two graphs; ``fast_convs`` rewrites their quantized convs as matrix products (conv_matmul.py: the same
+    numbers, sooner)."""
     try:
         import onnx
         from onnx import TensorProto, helper
@@ -59,6 +62,9 @@ def split_model(path: Path) -> SplitGraph:
         node.input[:] = [shifted if name == PHASE_SUM else name for name in node.input]
     decoder.graph.node.append(helper.make_node("Add", [PHASE_SUM, "phase0"], [shifted], name="phase0_add"))
     decoder.graph.input.append(helper.make_tensor_value_info("phase0", TensorProto.FLOAT, [1, 1, HARMONICS]))
+    if fast_convs:
+        for graph in (encoder, decoder):
+            convs_as_matmul(graph)
     return SplitGraph(encoder.SerializeToString(), decoder.SerializeToString())
 
 

@@ -122,18 +122,30 @@ class Utterance:
         return lo + int(np.argmin(per_frame[lo : hi + 1]))
 
 
+@dataclass(slots=True, frozen=True)
+class _Graph:
+    """One graph's sessions: ``wide`` on ``intra_op_threads``; ``narrow`` on one thread, for while another inference
+    runs (two runs of two threads each on two cores wait on each other's threads)."""
+
+    wide: Any
+    narrow: Any
+
+
 class KokoroSynth:
     """Owns the onnxruntime sessions. ``load`` once (blocking), then ``prepare``/``decode`` (or ``synthesize``) from
     worker threads. The model runs as two graphs (synthesis/kokoro/graph.py): only frames with speech in them (and a
-    short margin) are decoded, and a stretch of frames can be decoded on its own."""
+    short margin) are decoded, and a stretch of frames can be decoded on its own. An inference that starts while
+    another is running gets one thread."""
 
     def __init__(self, cache_dir: Path, *, intra_op_threads: int = 1) -> None:
         self._cache_dir = cache_dir
         self._intra_op_threads = intra_op_threads
         self._assets: KokoroAssets | None = None
-        self._encoder: Any = None
-        self._decoder: Any = None
+        self._encoder: _Graph | None = None
+        self._decoder: _Graph | None = None
         self._phonemizer: IpaPhonemizer | None = None
+        self._lock = threading.Lock()
+        self._running = 0
 
     @property
     def voice_packs(self) -> tuple[str, ...]:
@@ -150,15 +162,21 @@ class KokoroSynth:
         phonemizer = IpaPhonemizer(assets.vocab)
         phonemizer.check()
         graphs = split_model(assets.model_path)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = self._intra_op_threads
-        options.inter_op_num_threads = 1
-        # Spinning pool threads burn the cores other jobs (and other streams) need.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+
+        def session(graph: bytes, threads: int) -> Any:
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            # Spinning pool threads burn the cores other jobs (and other streams) need.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            return onnxruntime.InferenceSession(graph, sess_options=options, providers=["CPUExecutionProvider"])
+
+        def sessions(graph: bytes) -> _Graph:
+            wide = session(graph, self._intra_op_threads)
+            return _Graph(wide, wide if self._intra_op_threads == 1 else session(graph, 1))
+
         try:
-            encoder, decoder = (onnxruntime.InferenceSession(graph, sess_options=options,
-                                                             providers=["CPUExecutionProvider"])
-                                for graph in (graphs.encoder, graphs.decoder))
+            encoder, decoder = sessions(graphs.encoder), sessions(graphs.decoder)
         except Exception as exc:  # onnxruntime raises its own untyped errors for a bad file
             raise EngineError("engine_unavailable", f"the Kokoro model cannot be loaded: {type(exc).__name__}") \
                 from None
@@ -239,12 +257,17 @@ class KokoroSynth:
             return trim_edges(time_stretch(audio, utt.tempo, SAMPLE_RATE_HZ))
         return audio
 
-    def _run(self, session: Any, feed: dict[str, npt.NDArray[Any]], cancellation: Cancellation | None) -> Any:
+    def _run(self, graph: _Graph | None, feed: dict[str, npt.NDArray[Any]], cancellation: Cancellation | None
+             ) -> Any:
         import onnxruntime
 
+        assert graph is not None, "not loaded"
         run_options = onnxruntime.RunOptions()
         if cancellation is not None and not cancellation._track(run_options):
             return None
+        with self._lock:
+            session = graph.narrow if self._running else graph.wide
+            self._running += 1
         try:
             return session.run(None, feed, run_options)
         except Exception as exc:
@@ -252,5 +275,7 @@ class KokoroSynth:
                 return None
             raise EngineError("synthesis_failed", f"Kokoro inference failed: {type(exc).__name__}") from None
         finally:
+            with self._lock:
+                self._running -= 1
             if cancellation is not None:
                 cancellation._untrack(run_options)

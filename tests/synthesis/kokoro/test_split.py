@@ -3,9 +3,12 @@ model."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from synthesis.interfaces import EngineError
@@ -43,6 +46,47 @@ def test_the_two_graphs_decode_exactly_what_the_whole_model_does(synth: KokoroSy
     inside = decoded[utt.start * FRAME_SAMPLES : utt.end * FRAME_SAMPLES]
     assert 0 < utt.start < utt.end < utt.frames
     assert np.sqrt(np.mean(outside**2)) < 0.05 * np.sqrt(np.mean(inside**2))
+
+
+def test_an_inference_beside_another_runs_on_one_thread_and_gives_the_same_audio(synth: KokoroSynth) -> None:
+    utt = synth.prepare(TEXT, "pt-BR", "jm_kumo")
+    assert utt is not None
+    alone = synth.decode(utt, utt.start, utt.end)
+    graph = synth._decoder
+    assert graph is not None and graph.narrow is not graph.wide
+    used: list[str] = []
+    second = threading.Event()
+
+    class Spy:
+        """Records which session ran; the first run waits until the second has begun, so the two overlap."""
+
+        def __init__(self, name: str, session: Any) -> None:
+            self._name, self._session = name, session
+
+        def run(self, *args: Any) -> Any:
+            used.append(self._name)
+            if len(used) == 1:
+                assert second.wait(30)
+            else:
+                second.set()
+            return self._session.run(*args)
+
+    synth._decoder = type(graph)(Spy("wide", graph.wide), Spy("narrow", graph.narrow))
+    results: list[npt.NDArray[np.float32]] = []
+
+    def decode() -> None:
+        results.append(synth.decode(utt, utt.start, utt.end))
+
+    try:
+        threads = [threading.Thread(target=decode) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        synth._decoder = graph
+    assert len(results) == 2 and all(np.array_equal(r, alone) for r in results)
+    assert used == ["wide", "narrow"]
 
 
 def _spectral_distance(a: np.ndarray, b: np.ndarray) -> float:
