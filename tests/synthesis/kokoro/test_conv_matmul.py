@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,8 +12,8 @@ from synthesis.kokoro.assets import load_assets
 from synthesis.kokoro.conv_matmul import convs_as_matmul
 from synthesis.kokoro.graph import split_model
 from synthesis.kokoro.model import KokoroSynth
+from tests.synthesis.kokoro.conftest import CACHE
 
-CACHE = Path.home() / ".cache" / "duble" / "kokoro"
 CIN, COUT = 24, 16
 
 
@@ -91,12 +90,6 @@ def test_weights_that_could_saturate_a_16_bit_pair_sum_are_left_alone() -> None:
 def test_a_conv_whose_input_may_not_be_uint8_from_dynamic_quantization_is_left_alone() -> None:
     assert convs_as_matmul(_conv_model(_weights(3, 64, seed=2), 64, quantized_input=False, pads=[1, 1])) == 0
 
-
-@pytest.fixture(scope="module")
-def synth() -> KokoroSynth:
-    s = KokoroSynth(CACHE, intra_op_threads=2)
-    s.load()
-    return s
 
 
 def test_the_rewritten_model_speaks_exactly_as_the_original(synth: KokoroSynth) -> None:

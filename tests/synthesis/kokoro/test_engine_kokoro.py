@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,8 +17,7 @@ from synthesis.interfaces import EngineError, SynthesisParams, VoiceReference
 from synthesis.kokoro.model import Cancellation, KokoroSynth
 from synthesis.worker import DeviceWorker
 from tests.synthesis.embedded.conftest import median_f0_hz
-
-CACHE = Path.home() / ".cache" / "duble" / "kokoro"
+from tests.synthesis.kokoro.conftest import CACHE
 
 
 @pytest_asyncio.fixture(scope="module")

@@ -16,16 +16,10 @@ from synthesis.kokoro.assets import load_assets
 from synthesis.kokoro.graph import split_model
 from synthesis.kokoro.model import FRAME_SAMPLES, Cancellation, KokoroSynth
 from synthesis.kokoro.split import CUT_SEARCH, OPENING_FRAMES, SplitPiece
+from tests.synthesis.kokoro.conftest import CACHE
 
-CACHE = Path.home() / ".cache" / "duble" / "kokoro"
 TEXT = "Amanhã cedo a equipe vai revisar"
 
-
-@pytest.fixture(scope="module")
-def synth() -> KokoroSynth:
-    s = KokoroSynth(CACHE, intra_op_threads=2)
-    s.load()
-    return s
 
 
 def test_the_two_graphs_decode_exactly_what_the_whole_model_does(synth: KokoroSynth) -> None:
