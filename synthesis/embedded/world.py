@@ -29,9 +29,11 @@ def fft_size(sample_rate_hz: int) -> int:
 
 def track_f0(
     x: Float64, sample_rate_hz: int, method: F0Method = "dio", frame_period_ms: float = FRAME_PERIOD_MS,
-    dio_speed: int = 1,
+    dio_speed: int = 1, from_frame: int = 0,
 ) -> tuple[Float64, Float64]:
-    """(f0_hz per frame, 0 where unvoiced; frame times in seconds). ``dio_speed`` > 1 decimates inside dio."""
+    """(f0_hz per frame, 0 where unvoiced; frame times in seconds). ``dio_speed`` > 1 decimates inside dio.
+    The contour is tracked over all of ``x`` but refined and returned only from ``from_frame`` on (the refinement is
+    per frame: the frames returned are the same either way)."""
     if method == "dio":
         f0, times = pw.dio(x, sample_rate_hz, f0_floor=F0_FLOOR_HZ, f0_ceil=F0_CEIL_HZ, frame_period=frame_period_ms,
                            speed=dio_speed)
@@ -40,6 +42,7 @@ def track_f0(
                                frame_period=frame_period_ms)
     else:
         raise ValueError(f"unknown F0 method {method!r}")
+    f0, times = np.ascontiguousarray(f0[from_frame:]), np.ascontiguousarray(times[from_frame:])
     f0 = pw.stonemask(x, f0, times, sample_rate_hz)
     return np.asarray(f0, dtype=np.float64), np.asarray(times, dtype=np.float64)
 

@@ -1,8 +1,9 @@
 """Zero-shot voice matcher on the WORLD vocoder: a timbre and pitch nudge toward a target voice, block by block.
 
-Per block: F0 (dio + stonemask, or harvest) over the whole window; envelope and aperiodicity only for the frames that
-reach the output; F0 mapped to the target's log-F0 mean/std (plus a pitch shift); envelope frequency-warped by
-alpha = (F0_target / F0_source) ** 0.25 and equalized toward the target's long-term envelope; resynthesis.
+Per block: F0 (dio, or harvest) over the whole window; its refinement (stonemask), envelope and aperiodicity only for
+the frames that reach the output; F0 mapped to the target's log-F0 mean/std (plus a pitch shift); envelope
+frequency-warped by alpha = (F0_target / F0_source) ** 0.25 and equalized toward the target's long-term envelope;
+resynthesis.
 """
 
 from __future__ import annotations
@@ -139,10 +140,9 @@ class WorldMatcher:
         x = window.astype(np.float64)
         length = len(x)
         cfg = self._processor.config
-        f0, times = world.track_f0(x, fs, self._f0_method, dio_speed=DIO_SPEED)
         tail_start = length - cfg.tail_samples
         first = max(0, int((tail_start - SYNTH_MARGIN_MS * fs / 1000.0) // self._hop))
-        f0, times = f0[first:], times[first:]
+        f0, times = world.track_f0(x, fs, self._f0_method, dio_speed=DIO_SPEED, from_frame=first)
         sp = world.envelope(x, f0, times, fs)
         ap = world.aperiodicity(x, f0, times, fs, stride=APERIODICITY_STRIDE)
         voiced = f0 > 0

@@ -72,6 +72,16 @@ def test_no_target_only_shifts_pitch(piper_speech: Samples) -> None:
     assert 4.5 < shift < 5.5
 
 
+@pytest.mark.parametrize("method", ["dio", "harvest"])
+def test_f0_refined_from_a_frame_on_is_the_tail_of_the_whole_contour(piper_speech: Samples,
+                                                                     method: world.F0Method) -> None:
+    x = piper_speech[: RATE_HZ // 2].astype(np.float64)
+    whole, whole_times = world.track_f0(x, RATE_HZ, method)
+    tail, tail_times = world.track_f0(x, RATE_HZ, method, from_frame=60)
+    assert np.count_nonzero(whole[60:]) > 10
+    assert np.array_equal(tail, whole[60:]) and np.array_equal(tail_times, whole_times[60:])
+
+
 def test_latency_reports_block_plus_join() -> None:
     matcher = WorldMatcher(None, sample_rate_hz=RATE_HZ, block_ms=80.0)
     assert matcher.latency_ms == pytest.approx(100.0)
