@@ -10,7 +10,7 @@ import pytest
 
 from synthesis.kokoro.assets import load_assets
 from synthesis.kokoro.conv_matmul import convs_as_matmul
-from synthesis.kokoro.graph import split_model
+from synthesis.kokoro.graph import phase_at, split_model
 from synthesis.kokoro.model import KokoroSynth
 from tests.synthesis.kokoro.conftest import CACHE
 
@@ -91,11 +91,8 @@ def test_a_conv_whose_input_may_not_be_uint8_from_dynamic_quantization_is_left_a
     assert convs_as_matmul(_conv_model(_weights(3, 64, seed=2), 64, quantized_input=False, pads=[1, 1])) == 0
 
 
-
 def test_the_rewritten_model_speaks_exactly_as_the_original(synth: KokoroSynth) -> None:
     import onnxruntime
-
-    from synthesis.kokoro.graph import phase_at
 
     utt = synth.prepare("Amanhã cedo a equipe vai revisar", "pt-BR", "jm_kumo")
     assert utt is not None

@@ -21,7 +21,6 @@ from tests.synthesis.kokoro.conftest import CACHE
 TEXT = "Amanhã cedo a equipe vai revisar"
 
 
-
 def test_the_two_graphs_decode_exactly_what_the_whole_model_does(synth: KokoroSynth) -> None:
     import onnxruntime
 
